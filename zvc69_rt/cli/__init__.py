@@ -1,0 +1,79 @@
+"""`zvc69` command line: thin front end over the same Encoder/Decoder the service uses.
+
+Each subcommand lives in its own module exposing ``register(subparsers)``; the
+module sets ``func`` on its parser. Modules are imported here, but they import their
+heavy dependencies (numba kernels, onnxruntime, FastAPI) only inside ``func``, so
+``zvc69 --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from zvc69_rt import __version__
+from zvc69_rt.errors import NotAvailableError, ZVC69Error
+
+COMMAND_MODULES = ("info", "encode", "decode", "serve", "bench", "engines", "evaluate")
+
+
+def _version_text() -> str:
+    try:
+        from zvc69_rt.models.bundle import default_bundle_hash
+
+        return f"zvc69_rt {__version__} (default model bundle {default_bundle_hash()})"
+    except Exception as exc:  # a missing bundle must not break --version
+        return f"zvc69_rt {__version__} (default model bundle unavailable: {exc})"
+
+
+class _VersionAction(argparse.Action):
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version_text())
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(prog="zvc69", description="ZVC69-RT neural video codec.")
+    parser.add_argument("--version", action=_VersionAction, help="print version and model hash")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f"zvc69_rt.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"zvc69_rt.cli.{name}":
+                raise
+            continue
+        mod.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        rc = args.func(args)
+    except NotAvailableError as exc:
+        print(f"zvc69 {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except ZVC69Error as exc:
+        print(f"zvc69 {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 1
+    except KeyboardInterrupt:
+        print(f"zvc69 {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

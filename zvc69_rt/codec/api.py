@@ -1,0 +1,69 @@
+"""The codec's public surface, shared by the CLI, the service and the pipeline.
+
+    Encoder.send_frame(Frame) -> Encoder.receive_packet() -> Packet -> StreamWriter
+    StreamReader -> Packet -> Decoder.send_packet() -> Decoder.receive_frame() -> Frame
+
+Settings live in one frozen dataclass so that the CLI and the service build identical
+encoders from identical settings (the service's bitstream must equal the CLI's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zvc69_rt.errors import InputError
+
+MIN_DIMENSION = 64
+MAX_DIMENSION = 8192
+NUM_LEVELS = 8
+
+
+def level_to_quality(level: int) -> int:
+    """User-facing Q1..Q8 onto the header's 0..100 (Q1 = 0, Q8 = 100)."""
+    if not 1 <= level <= NUM_LEVELS:
+        raise InputError(f"level must be 1..{NUM_LEVELS}, got {level}")
+    return round((level - 1) * 100 / (NUM_LEVELS - 1))
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    width: int
+    height: int
+    fps_num: int = 30
+    fps_den: int = 1
+    quality: int = 57  # Q5
+    gop: int = 32
+    bframes: int = 0
+    preset: str | None = None
+    backend: str = "auto"
+    precision: str = "fp32"
+    model: str | None = None  # bundle folder; None = the shipped default
+
+    def validate(self) -> None:
+        for name, v in (("width", self.width), ("height", self.height)):
+            if not MIN_DIMENSION <= v <= MAX_DIMENSION:
+                raise InputError(f"{name} {v} is outside {MIN_DIMENSION}..{MAX_DIMENSION}")
+        if not (1 <= self.fps_num <= 65535 and 1 <= self.fps_den <= 65535):
+            raise InputError(f"frame rate {self.fps_num}/{self.fps_den}: both terms must be 1..65535")
+        if not 0 <= self.quality <= 100:
+            raise InputError(f"quality must be 0..100, got {self.quality}")
+        if not 1 <= self.gop <= 255:
+            raise InputError(f"gop must be 1..255 (it is a u8 in the file header), got {self.gop}")
+        if not 0 <= self.bframes < max(self.gop, 1):
+            raise InputError(f"bframes must be 0..gop-1, got {self.bframes} with gop {self.gop}")
+        if self.precision not in ("fp32", "fp16", "int8"):
+            raise InputError(f"precision must be fp32, fp16 or int8, got {self.precision!r}")
+        if self.backend not in ("auto", "onnxruntime", "tensorrt"):
+            raise InputError(f"backend must be auto, onnxruntime or tensorrt, got {self.backend!r}")
+
+
+@dataclass
+class Packet:
+    """One coded frame as it goes into the container (header fields + frame data)."""
+
+    frame_type: int  # 0=I, 1=P, 2=B, 3=BBi
+    pts: int
+    quality: int
+    latent_height: int
+    latent_width: int
+    data: bytes
