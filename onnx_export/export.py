@@ -1,0 +1,277 @@
+"""Export a trained IntraModel checkpoint as a runtime model bundle (no torch at runtime).
+
+    python -m onnx_export.export runs/intra/best.pt --out zvc69_rt/models/bundles/default
+
+Bundle layout (manifest.json lists everything and the hash covers it):
+    analysis.{fp32,fp16,int8}.onnx          x[1,3,H,W], gain[1,M,1,1] -> y[1,M,H/16,W/16], z[1,N,H/64,W/64]
+    hyper_synthesis.{fp32,fp16,int8}.onnx   z_hat[1,N,h,w] -> mean[1,M,4h,4w]
+    synthesis.{fp32,fp16,int8}.onnx         y_hat[1,M,h,w], inv_gain[1,M,1,1] -> x_hat[1,3,16h,16w]
+    tables.npz                              gains, z CDFs (quantized), integer scale head
+
+Graphs are split at the quantization boundaries; the scale branch is not a graph but
+an exact integer head (zvc69_rt.models.scale_head) so CDF selection is bit-identical
+everywhere. FP16 graphs keep FP32 I/O and run GDN's normalisation in FP32; INT8 graphs
+are explicit Q/DQ (symmetric, per-channel weights) calibrated on training pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from onnx_export.model import IntraModel, ModelConfig
+
+OPSET = 17
+SCALE_TAIL_MASS = 1e-9
+
+
+class _Analysis(nn.Module):
+    def __init__(self, m: IntraModel):
+        super().__init__()
+        self.ga, self.ha = m.ga, m.ha
+
+    def forward(self, x, gain):
+        y = self.ga(x * 2 - 1) * gain
+        return y, self.ha(y)
+
+
+class _HyperSynthesis(nn.Module):
+    def __init__(self, m: IntraModel):
+        super().__init__()
+        self.hs_mean = m.hs_mean
+
+    def forward(self, z_hat):
+        return self.hs_mean(z_hat)
+
+
+class _Synthesis(nn.Module):
+    def __init__(self, m: IntraModel):
+        super().__init__()
+        self.gs = m.gs
+
+    def forward(self, y_hat, inv_gain):
+        return torch.clamp((self.gs(y_hat * inv_gain) + 1) / 2, 0, 1)
+
+
+def load_checkpoint(path: Path) -> IntraModel:
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    model = IntraModel(ModelConfig(**ck["cfg"]))
+    model.load_state_dict(ck["model"])
+    model.eval()
+    return model
+
+
+def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], dyn: dict) -> None:
+    torch.onnx.export(
+        module, args, str(path), input_names=inputs, output_names=outputs, dynamic_axes=dyn,
+        opset_version=OPSET, dynamo=False, do_constant_folding=True,
+    )
+    _fold_constants(path)
+
+
+def _fold_constants(path: Path) -> None:
+    """ORT basic-level optimisation folds GDN's reparametrisation into constants
+    (the FP16 converter trips over the unfolded form) without fusing ops TensorRT
+    would not parse."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d) / "folded.onnx"
+        so.optimized_model_filepath = str(tmp)
+        ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        path.write_bytes(tmp.read_bytes())
+
+
+def _to_fp16(src: Path, dst: Path) -> None:
+    import onnx
+    from onnxconverter_common import float16
+
+    model = onnx.load(str(src))
+    fp16 = float16.convert_float_to_float16(
+        model, keep_io_types=True, op_block_list=["Sqrt", "Reciprocal", "Div", "Pow"]
+    )
+    onnx.save(fp16, str(dst))
+
+
+class _Calib:
+    def __init__(self, feeds: list[dict[str, np.ndarray]]):
+        self.it = iter(feeds)
+
+    def get_next(self):
+        return next(self.it, None)
+
+
+def _to_int8(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]]) -> None:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    quantize_static(
+        str(src), str(dst), _Calib(feeds), quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
+        op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.MinMax,
+        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+    )
+
+
+def _integer_scale_head(model: IntraModel, z_calib: list[torch.Tensor]) -> dict[str, np.ndarray]:
+    """Post-training int8 quantisation of hs_scale with exact integer thresholds."""
+    from zvc69_rt.entropy import SCALE_TABLE
+
+    convs = [m for m in model.hs_scale if isinstance(m, nn.Conv2d)]
+    # activation ranges after each ReLU from calibration data
+    act_max = []
+    with torch.no_grad():
+        for i in range(len(convs) - 1):
+            vals = []
+            for z in z_calib:
+                x = torch.clamp(torch.round(z), -127, 127)
+                for j in range(i + 1):
+                    x = torch.relu(nn.functional.pixel_shuffle(convs[j](x), 2))
+                vals.append(x.flatten())
+            v = torch.cat(vals)
+            act_max.append(float(torch.quantile(v[v > 0][:1_000_000], 0.9999)) if (v > 0).any() else 1.0)
+    t: dict[str, np.ndarray] = {"sh_num_layers": np.array(len(convs))}
+    s_in = 1.0
+    shift = 24
+    for i, conv in enumerate(convs):
+        w = conv.weight.detach().double().numpy()
+        b = conv.bias.detach().double().numpy()
+        s_w = np.maximum(np.abs(w).reshape(w.shape[0], -1).max(1), 1e-12) / 127.0
+        wq = np.clip(np.round(w / s_w[:, None, None, None]), -127, 127).astype(np.int8)
+        u = s_in * s_w
+        t[f"sh{i}_w"] = wq
+        t[f"sh{i}_b"] = np.round(b / u).astype(np.int64)
+        t[f"sh{i}_shift"] = np.array(shift)
+        if i < len(convs) - 1:
+            s_out = act_max[i] / 255.0
+            t[f"sh{i}_mult"] = np.round(u / s_out * 2**shift).astype(np.int64)
+            assert t[f"sh{i}_mult"].max() < 2**31
+            s_in = s_out
+        else:
+            t[f"sh{i}_mult"] = np.zeros(w.shape[0], dtype=np.int64)
+            log_table = np.log(SCALE_TABLE[:63].astype(np.float64))
+            t["sh_thresholds"] = np.floor(log_table[None, :] / u[:, None]).astype(np.int64)
+    return t
+
+
+def _z_cdf_tables(model: IntraModel) -> dict[str, np.ndarray]:
+    from zvc69_rt.entropy import CdfTable
+
+    R = 64
+    pmf = model.z_density.pmf_table(-R, R).double().numpy()  # [N, 2R+1]
+    pmfs, offsets = [], []
+    for c in range(pmf.shape[0]):
+        p = pmf[c]
+        cum = np.cumsum(p)
+        lo = int(np.searchsorted(cum, SCALE_TAIL_MASS / 2))
+        hi = int(np.searchsorted(cum, 1 - SCALE_TAIL_MASS / 2))
+        hi = min(max(hi, lo), len(p) - 1)
+        pmfs.append(p[lo : hi + 1])
+        offsets.append(lo - R)
+    table = CdfTable.from_pmfs(pmfs, np.array(offsets, dtype=np.int32))
+    return {"z_cdf": table.cdf, "z_cdf_length": table.cdf_length, "z_offset": table.offset}
+
+
+def calibration_inputs(model: IntraModel, count: int = 8, size: int = 256, seed: int = 1):
+    from onnx_export.data import PatchSampler, training_images
+
+    sampler = PatchSampler(training_images(verbose=False), size=size, seed=seed)
+    x = torch.from_numpy(sampler.sample(count))
+    levels = torch.linspace(0, model.cfg.levels - 1, count)
+    return x, levels
+
+
+def export_bundle(ckpt: Path, out: Path, precisions=("fp32", "fp16", "int8"), note: str = "") -> dict:
+    from zvc69_rt.models.bundle import write_manifest
+
+    model = load_checkpoint(ckpt)
+    cfg = model.cfg
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.onnx"):
+        old.unlink()
+    x, levels = calibration_inputs(model)
+    with torch.no_grad():
+        gains = torch.stack([model.gains(float(lv))[0] for lv in range(cfg.levels)]).numpy()
+        inv_gains = torch.stack([model.gains(float(lv))[1] for lv in range(cfg.levels)]).numpy()
+    H = W = 256
+    dyn_img = {0: "batch", 2: "height", 3: "width"}
+    graphs = {
+        "analysis": (
+            _Analysis(model), (torch.rand(1, 3, H, W), torch.ones(1, cfg.M, 1, 1)),
+            ["x", "gain"], ["y", "z"], {"x": dyn_img, "y": dyn_img, "z": dyn_img},
+        ),
+        "hyper_synthesis": (
+            _HyperSynthesis(model), (torch.zeros(1, cfg.N, H // 64, W // 64),),
+            ["z_hat"], ["mean"], {"z_hat": dyn_img, "mean": dyn_img},
+        ),
+        "synthesis": (
+            _Synthesis(model), (torch.zeros(1, cfg.M, H // 16, W // 16), torch.ones(1, cfg.M, 1, 1)),
+            ["y_hat", "inv_gain"], ["x_hat"], {"y_hat": dyn_img, "x_hat": dyn_img},
+        ),
+    }
+    # calibration feeds for INT8, from real training pictures at several levels
+    feeds: dict[str, list] = {"analysis": [], "hyper_synthesis": [], "synthesis": []}
+    z_calib = []
+    with torch.no_grad():
+        for i in range(x.shape[0]):
+            g, ig = model.gains(float(levels[i]))
+            xi = x[i : i + 1]
+            y, z = _Analysis(model)(xi, g[None, :, None, None])
+            z_hat = torch.round(z)
+            z_calib.append(z)
+            mean = model.hs_mean(z_hat)
+            y_hat = torch.round(y - mean) + mean
+            feeds["analysis"].append({"x": xi.numpy(), "gain": g[None, :, None, None].numpy()})
+            feeds["hyper_synthesis"].append({"z_hat": z_hat.numpy()})
+            feeds["synthesis"].append({"y_hat": y_hat.numpy(), "inv_gain": ig[None, :, None, None].numpy()})
+    files: dict[str, dict[str, str]] = {}
+    for name, (mod, args, ins, outs, dyn) in graphs.items():
+        files[name] = {}
+        fp32 = out / f"{name}.fp32.onnx"
+        _export(mod, args, fp32, ins, outs, dyn)
+        files[name]["fp32"] = fp32.name
+        if "fp16" in precisions:
+            _to_fp16(fp32, out / f"{name}.fp16.onnx")
+            files[name]["fp16"] = f"{name}.fp16.onnx"
+        if "int8" in precisions:
+            _to_int8(fp32, out / f"{name}.int8.onnx", feeds[name])
+            files[name]["int8"] = f"{name}.int8.onnx"
+    tables = {"gains": gains.astype(np.float32), "inv_gains": inv_gains.astype(np.float32)}
+    tables.update(_z_cdf_tables(model))
+    tables.update(_integer_scale_head(model, z_calib))
+    np.savez(out / "tables.npz", **tables)
+    manifest = {
+        "format": "zvc69-bundle/1",
+        "kind": "intra",
+        "latent_channels": cfg.M,
+        "hyperprior_channels": cfg.N,
+        "levels": cfg.levels,
+        "alignment": 64,
+        "graphs": files,
+        "tables": "tables.npz",
+        "source": {"checkpoint": str(ckpt), "step": int(torch.load(ckpt, weights_only=False)["step"]), "note": note},
+    }
+    return write_manifest(out, manifest)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--out", type=Path, default=Path("zvc69_rt/models/bundles/default"))
+    ap.add_argument("--precisions", default="fp32,fp16,int8")
+    ap.add_argument("--note", default="")
+    args = ap.parse_args(argv)
+    m = export_bundle(args.checkpoint, args.out, tuple(args.precisions.split(",")), args.note)
+    print(json.dumps({"hash": m["hash"], "out": str(args.out)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""Decoder: Packets in, Frames out (send_packet / receive_frame).
+
+Checks every frame against the stream header before any entropy decoding: the model
+hash, frame type, and the latent size implied by width/height, so a hostile header can
+never make the numba kernels read or allocate out of bounds.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+
+from zvc69_rt.codec.colorspace import coding_colorspace
+from zvc69_rt.codec.intra import IntraCodec
+from zvc69_rt.codec.runtime import load_runners
+from zvc69_rt.errors import NotAvailableError, ZVC69FormatError
+from zvc69_rt.frame import Frame
+from zvc69_rt.io.color import rgb_to_yuv420
+from zvc69_rt.io.padding import crop
+from zvc69_rt.models.bundle import ModelBundle
+
+FRAME_TYPE_NAMES = {0: "I", 1: "P", 2: "B", 3: "BBi"}
+
+
+class Decoder:
+    def __init__(self, file_header, bundle: ModelBundle | None = None, backend: str = "auto",
+                 precision: str = "fp32", runners: dict | None = None, model: str | None = None):
+        self.header = file_header
+        self.bundle = bundle or ModelBundle.load(model)
+        self.bundle.check_stream(bytes(file_header.model_hash))
+        if file_header.latent_channels != self.bundle.latent_channels or (
+            file_header.hyperprior_channels != self.bundle.hyperprior_channels
+        ):
+            raise ZVC69FormatError(
+                f"file header: latent_channels/hyperprior_channels {file_header.latent_channels}/"
+                f"{file_header.hyperprior_channels} do not match the model's "
+                f"{self.bundle.latent_channels}/{self.bundle.hyperprior_channels}"
+            )
+        if runners is None:
+            runners, self.backend_name = load_runners(self.bundle, backend, precision)
+        else:
+            self.backend_name = "injected"
+        self.intra = IntraCodec(self.bundle, runners)
+        a = self.bundle.alignment
+        self.width, self.height = file_header.width, file_header.height
+        self.latent_size = (-(-self.height // a) * a // 16, -(-self.width // a) * a // 16)
+        self.matrix, self.range = coding_colorspace(self.width, self.height)
+        self._frames: collections.deque[Frame] = collections.deque()
+        self.frames_out = 0
+
+    def decode_rgb(self, frame_header, data: bytes | memoryview) -> np.ndarray:
+        """One frame record -> padded float32 RGB [3, Hp, Wp]."""
+        n = self.frames_out
+        ftype = frame_header.frame_type
+        if ftype != 0:
+            name = FRAME_TYPE_NAMES.get(ftype)
+            if name is None:
+                raise ZVC69FormatError(f"frame {n}: frame_type {ftype} is not one of 0..3")
+            raise NotAvailableError(f"frame {n}: {name}-frames are not supported by this decoder build yet")
+        lh, lw = frame_header.latent_height, frame_header.latent_width
+        if (lh, lw) != self.latent_size:
+            raise ZVC69FormatError(
+                f"frame {n}: latent {lh}x{lw} does not match the {self.latent_size[0]}x{self.latent_size[1]} "
+                f"implied by the {self.width}x{self.height} stream"
+            )
+        if not 0 <= frame_header.quality_level <= 100:
+            raise ZVC69FormatError(f"frame {n}: quality_level {frame_header.quality_level} is outside 0..100")
+        try:
+            return self.intra.decompress(data, (lh, lw), frame_header.quality_level)
+        except ZVC69FormatError as exc:
+            raise type(exc)(f"frame {n}: {exc}") from exc
+
+    def send_packet(self, frame_header, data: bytes | memoryview) -> None:
+        rgb = self.decode_rgb(frame_header, data)
+        frame = rgb_to_yuv420(crop(rgb, (self.height, self.width)), matrix=self.matrix, range=self.range)
+        frame.pts = frame_header.pts
+        self._frames.append(frame)
+        self.frames_out += 1
+
+    def receive_frame(self) -> Frame | None:
+        return self._frames.popleft() if self._frames else None

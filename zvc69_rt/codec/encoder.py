@@ -1,0 +1,119 @@
+"""Encoder: Frames in, Packets out (send_frame / receive_packet, like libavcodec).
+
+It is also the StagedEncoder the pipelined scheduler drives:
+
+    preprocess (CPU: YUV420 -> RGB, pad)  ->  infer (backend graphs, in frame order)
+        ->  entropy_code (CPU: integer scale head, numba rANS)  ->  Packet
+
+so the sequential and pipelined paths run exactly the same code.
+"""
+
+from __future__ import annotations
+
+import collections
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from zvc69_rt.codec.api import EncoderConfig, Packet
+from zvc69_rt.codec.colorspace import coding_colorspace
+from zvc69_rt.codec.intra import IntraCodec, IntraLatents
+from zvc69_rt.codec.runtime import load_runners
+from zvc69_rt.errors import InputError
+from zvc69_rt.frame import Frame
+from zvc69_rt.io.color import yuv420_to_rgb
+from zvc69_rt.io.padding import pad_to_multiple
+from zvc69_rt.models.bundle import ModelBundle
+
+FRAME_I = 0
+
+
+@dataclass
+class _Work:
+    pts: int
+    x: np.ndarray | None = None
+    latents: IntraLatents | None = None
+
+
+class Encoder:
+    def __init__(self, config: EncoderConfig, bundle: ModelBundle | None = None, runners: dict | None = None):
+        config.validate()
+        self.config = config
+        self.bundle = bundle or ModelBundle.load(config.model)
+        if runners is None:
+            runners, self.backend_name = load_runners(self.bundle, config.backend, config.precision)
+        else:
+            self.backend_name = "injected"
+        self.intra = IntraCodec(self.bundle, runners)
+        self.gop = config.gop
+        if config.gop > 1 or config.bframes:
+            # The shipped bundle has no inter (P/B) graphs yet: say so, code intra-only.
+            warnings.warn(
+                "this model bundle has no inter-frame (P/B) graphs yet; coding every frame as an I-frame "
+                "(gop 1)", stacklevel=2,
+            )
+            self.gop = 1
+        self.matrix, self.range = coding_colorspace(config.width, config.height)
+        self._queue: collections.deque[Packet] = collections.deque()
+        self.frames_in = 0
+
+    @property
+    def padded_size(self) -> tuple[int, int]:
+        a = self.bundle.alignment
+        return (-(-self.config.height // a) * a, -(-self.config.width // a) * a)
+
+    @property
+    def latent_size(self) -> tuple[int, int]:
+        h, w = self.padded_size
+        return h // 16, w // 16
+
+    def file_header(self, total_frames: int = 0):
+        from zvc69_rt.codec.headers import make_file_header
+
+        return make_file_header(self.config, self.bundle, gop=self.gop, total_frames=total_frames)
+
+    # -- staged protocol -------------------------------------------------------------
+    def preprocess(self, frame: Frame) -> _Work:
+        frame.validate()
+        if (frame.width, frame.height) != (self.config.width, self.config.height):
+            raise InputError(
+                f"frame pts={frame.pts} is {frame.width}x{frame.height}, the stream is "
+                f"{self.config.width}x{self.config.height}; scale it first (e.g. ffmpeg -vf scale=W:H)"
+            )
+        rgb = yuv420_to_rgb(frame, matrix=self.matrix, range=self.range)
+        x, _ = pad_to_multiple(rgb, self.bundle.alignment)
+        return _Work(pts=frame.pts, x=x)
+
+    def infer(self, work: _Work) -> _Work:
+        work.latents = self.intra.analyse(work.x, self.config.quality)
+        work.x = None
+        return work
+
+    def entropy_code(self, work: _Work) -> Packet:
+        data, _ = self.intra.code(work.latents)
+        h, w = self.latent_size
+        return Packet(frame_type=FRAME_I, pts=work.pts, quality=self.config.quality,
+                      latent_height=h, latent_width=w, data=data)
+
+    def flush(self) -> list[Packet]:
+        return []
+
+    # -- libavcodec-style API --------------------------------------------------------
+    def send_frame(self, frame: Frame | None) -> None:
+        """Queue one frame (None = end of stream); packets become available in order."""
+        if frame is None:
+            self._queue.extend(self.flush())
+            return
+        self._queue.append(self.entropy_code(self.infer(self.preprocess(frame))))
+        self.frames_in += 1
+
+    def receive_packet(self) -> Packet | None:
+        return self._queue.popleft() if self._queue else None
+
+    def encode(self, frame: Frame) -> list[Packet]:
+        self.send_frame(frame)
+        out = []
+        while (p := self.receive_packet()) is not None:
+            out.append(p)
+        return out

@@ -1,0 +1,16 @@
+"""Load a bundle's graphs on a backend: the one place the codec meets backends."""
+
+from __future__ import annotations
+
+from zvc69_rt.models.bundle import ModelBundle
+
+GRAPHS = ("analysis", "hyper_synthesis", "synthesis")
+
+
+def load_runners(bundle: ModelBundle, backend: str = "auto", precision: str = "fp32",
+                 graphs: tuple[str, ...] = GRAPHS) -> tuple[dict, str]:
+    """Returns ({graph name: Runner}, backend name actually used)."""
+    from zvc69_rt.backends.select import select_backend
+
+    be = select_backend(backend)
+    return {g: be.load(bundle.graph_path(g, precision)) for g in graphs}, be.name

@@ -1,0 +1,92 @@
+"""Exact integer scale head: z_hat -> Gaussian scale indexes, identical on every machine.
+
+The scale indexes select the CDFs the rANS coder uses, so encoder and decoder must
+compute them bit-identically whatever backend or precision ran the other graphs
+(spec-notes.md, INTEGERIZED). The head therefore never touches a GPU or FP16 graph:
+
+    z_hat (int) --conv3x3 int8--> acc int --requant+ReLU--> uint8 --PixelShuffle-->
+                --conv3x3 int8--> acc int --requant+ReLU--> uint8 --PixelShuffle-->
+                --conv3x3 int8--> acc int --per-channel integer thresholds--> index 0..63
+
+Convolutions are evaluated as float64 matrix products of small integers: every
+partial sum is an integer below 2**53, so the result is exact whatever order BLAS adds
+in, and no libm function is ever called. Requantisation is int64 multiply-and-shift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from zvc69_rt.errors import ZVC69FormatError
+
+Z_CLIP = 127  # z_hat is clamped to int8 range before entering the head
+
+
+@dataclass(frozen=True)
+class IntConvLayer:
+    weight: np.ndarray  # int8 [Cout, Cin, 3, 3]
+    bias: np.ndarray  # int64 [Cout], in accumulator units
+    mult: np.ndarray  # int64 [Cout] requantisation multiplier (unused on the last layer)
+    shift: int
+
+
+@dataclass(frozen=True)
+class IntegerScaleHead:
+    layers: tuple[IntConvLayer, ...]  # the last one produces the accumulator for thresholds
+    thresholds: np.ndarray  # int64 [M, 63]: index = count(acc > thresholds[c])
+
+    @classmethod
+    def from_tables(cls, t: dict[str, np.ndarray]) -> "IntegerScaleHead":
+        n = int(t["sh_num_layers"])
+        layers = tuple(
+            IntConvLayer(
+                weight=np.asarray(t[f"sh{i}_w"], dtype=np.int8),
+                bias=np.asarray(t[f"sh{i}_b"], dtype=np.int64),
+                mult=np.asarray(t[f"sh{i}_mult"], dtype=np.int64),
+                shift=int(t[f"sh{i}_shift"]),
+            )
+            for i in range(n)
+        )
+        return cls(layers, np.asarray(t["sh_thresholds"], dtype=np.int64))
+
+    def __call__(self, z_hat: np.ndarray) -> np.ndarray:
+        """z_hat: integer [N, h, w] -> uint8 scale indexes [M, 4h, 4w]."""
+        if z_hat.ndim != 3 or z_hat.shape[0] != self.layers[0].weight.shape[1]:
+            raise ZVC69FormatError(
+                f"scale head expects z_hat [{self.layers[0].weight.shape[1]}, h, w], got {list(z_hat.shape)}"
+            )
+        x = np.clip(z_hat, -Z_CLIP, Z_CLIP).astype(np.int64)
+        for layer in self.layers[:-1]:
+            acc = _conv3x3_exact(x, layer.weight, layer.bias)
+            x = _requant_relu(acc, layer.mult, layer.shift)
+            x = _pixel_shuffle(x, 2)
+        acc = _conv3x3_exact(x, self.layers[-1].weight, self.layers[-1].bias)
+        m, h, w = acc.shape
+        idx = np.empty((m, h, w), dtype=np.uint8)
+        for c in range(m):
+            idx[c] = np.searchsorted(self.thresholds[c], acc[c], side="left")
+        return idx
+
+
+def _conv3x3_exact(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    cin, h, wd = x.shape
+    cout = w.shape[0]
+    xp = np.pad(x.astype(np.float64), ((0, 0), (1, 1), (1, 1)))
+    cols = np.empty((cin, 9, h, wd), dtype=np.float64)
+    for ky in range(3):
+        for kx in range(3):
+            cols[:, ky * 3 + kx] = xp[:, ky : ky + h, kx : kx + wd]
+    acc = w.reshape(cout, cin * 9).astype(np.float64) @ cols.reshape(cin * 9, h * wd)
+    return acc.reshape(cout, h, wd).astype(np.int64) + b[:, None, None]
+
+
+def _requant_relu(acc: np.ndarray, mult: np.ndarray, shift: int) -> np.ndarray:
+    q = (acc * mult[:, None, None] + (1 << (shift - 1))) >> shift
+    return np.clip(q, 0, 255)
+
+
+def _pixel_shuffle(x: np.ndarray, r: int) -> np.ndarray:
+    c, h, w = x.shape
+    return x.reshape(c // (r * r), r, r, h, w).transpose(0, 3, 1, 4, 2).reshape(c // (r * r), h * r, w * r)
