@@ -1,0 +1,123 @@
+"""`zvc69 encode INPUT -o OUTPUT`: video in (Y4M, raw YUV, anything PyAV opens), .zvc out."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from zvc69_rt.codec.api import EncoderConfig, level_to_quality
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "encode", help="encode video to a .zvc stream",
+        description="Encode INPUT (.y4m, '-' for Y4M on stdin, raw .yuv with --size/--fps, or any "
+        "container PyAV opens) into a ZVC69 stream. OUTPUT may be '-' for stdout.",
+    )
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True)
+    q = p.add_mutually_exclusive_group()
+    q.add_argument("--quality", type=int, help="0..100 (default 57, i.e. level 5)")
+    q.add_argument("--level", type=int, help="quality level 1..8 (Q1 smallest .. Q8 best)")
+    p.add_argument("--gop", type=int, default=EncoderConfig.gop, help="keyframe interval (default %(default)s)")
+    p.add_argument("--bframes", type=int, default=EncoderConfig.bframes, help="B-frames between references")
+    p.add_argument("--preset", default=None, help="pipeline preset, e.g. realtime_1080p")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "tensorrt"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"])
+    p.add_argument("--model", default=None, help="model bundle folder (default: the shipped one)")
+    p.add_argument("--size", help="WxH, for raw .yuv input")
+    p.add_argument("--fps", help="N or N/D, for raw .yuv input")
+    p.add_argument("--frames", type=int, default=0, help="stop after this many frames (0 = all)")
+    p.add_argument("--server", default=None, help="encode on a running `zvc69 serve` at this URL")
+    p.add_argument("--psnr", action="store_true", help="also decode and report PSNR (slower)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=run)
+
+
+def _config(args, src) -> EncoderConfig:
+    quality = level_to_quality(args.level) if args.level else (
+        args.quality if args.quality is not None else EncoderConfig.quality
+    )
+    return EncoderConfig(
+        width=src.width, height=src.height, fps_num=src.fps_num, fps_den=src.fps_den, quality=quality,
+        gop=args.gop, bframes=args.bframes, preset=args.preset, backend=args.backend,
+        precision=args.precision, model=args.model,
+    )
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from zvc69_rt.bitstream import StreamWriter, atomic_output
+    from zvc69_rt.codec.encoder import Encoder
+    from zvc69_rt.io.open import open_source
+
+    src = open_source(args.input, size=args.size, fps=args.fps)
+    config = _config(args, src)
+    if args.server:
+        from zvc69_rt.client import encode_file_via_server
+
+        return encode_file_via_server(args.server, src, config, args.output, limit=args.frames)
+    enc = Encoder(config)
+    dec = None
+    if args.psnr:
+        from zvc69_rt.codec.decoder import Decoder
+
+        dec = Decoder(enc.file_header(), bundle=enc.bundle, backend=args.backend, precision=args.precision)
+    total = src.frame_count or None
+    if args.frames:
+        total = min(total or args.frames, args.frames)
+    bar = tqdm(total=total, unit="frame", disable=args.quiet or None, file=sys.stderr, desc="encode")
+    t0 = time.perf_counter()
+    nbytes = 0
+    n = 0
+    sq_err = []
+    with atomic_output(args.output) as sink:
+        writer = StreamWriter(sink, enc.file_header())
+        pending = {}
+        for frame in src:
+            if args.frames and n >= args.frames:
+                break
+            if dec is not None:
+                pending[frame.pts] = frame
+            for pkt in enc.encode(frame):
+                nbytes += _write(writer, pkt)
+                if dec is not None:
+                    sq_err.append(_psnr_of(dec, pkt, pending.pop(pkt.pts)))
+            n += 1
+            bar.update(1)
+        enc.send_frame(None)
+        while (pkt := enc.receive_packet()) is not None:
+            nbytes += _write(writer, pkt)
+        writer.close()
+    bar.close()
+    dt = time.perf_counter() - t0
+    if not args.quiet:
+        secs = n * config.fps_den / config.fps_num if n else 0
+        kbps = nbytes * 8 / secs / 1000 if secs else 0
+        line = (f"encoded {n} frames {config.width}x{config.height} in {dt:.1f} s ({n / dt if dt else 0:.2f} fps) "
+                f"on {enc.backend_name}/{config.precision}: {nbytes} bytes, {kbps:.1f} kbit/s, "
+                f"{nbytes * 8 / max(n, 1) / (config.width * config.height):.4f} bpp")
+        if sq_err:
+            import numpy as np
+
+            line += f", PSNR-Y {np.mean([e[0] for e in sq_err]):.2f} dB, PSNR-YUV(6:1:1) {np.mean([e[1] for e in sq_err]):.2f} dB"
+        print(line, file=sys.stderr)
+    return 0
+
+
+def _write(writer, pkt) -> int:
+    writer.write_packet(pkt)
+    return len(pkt.data) + 32
+
+
+def _psnr_of(dec, pkt, original) -> tuple[float, float]:
+    from zvc69_rt.eval.metrics import psnr_yuv_planes
+
+    from zvc69_rt.bitstream import FrameHeader
+
+    fh = FrameHeader(frame_type=pkt.frame_type, quality_level=pkt.quality, frame_size=len(pkt.data),
+                     latent_height=pkt.latent_height, latent_width=pkt.latent_width, pts=pkt.pts)
+    dec.send_packet(fh, pkt.data)
+    out = dec.receive_frame()
+    return psnr_yuv_planes(original, out)
