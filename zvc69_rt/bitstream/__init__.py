@@ -1,0 +1,24 @@
+"""The ZVC69 container: file header, frame headers, index, trailer, motion header; writer and reader.
+
+Byte layout: docs/FORMAT.md (the spec tables plus our trailer). No numpy here.
+"""
+
+from __future__ import annotations
+
+from zvc69_rt.bitstream.atomic import atomic_output
+from zvc69_rt.bitstream.crc import crc16_ccitt_false, crc32
+from zvc69_rt.bitstream.frame_header import FRAME_TYPE_NAMES, FrameHeader, FrameType
+from zvc69_rt.bitstream.header import FileHeader, HeaderFlags
+from zvc69_rt.bitstream.index import IndexEntry, IndexFlags, IndexTable, flags_for_frame_type
+from zvc69_rt.bitstream.limits import MAX_FRAME_SIZE, MAX_INDEX_ENTRIES
+from zvc69_rt.bitstream.motion_header import MotionHeader, MotionPrecision
+from zvc69_rt.bitstream.reader import FrameRecord, StreamReader
+from zvc69_rt.bitstream.trailer import Trailer
+from zvc69_rt.bitstream.writer import StreamWriter
+
+__all__ = [
+    "atomic_output", "crc16_ccitt_false", "crc32", "FRAME_TYPE_NAMES", "FrameHeader", "FrameType",
+    "FileHeader", "HeaderFlags", "IndexEntry", "IndexFlags", "IndexTable", "flags_for_frame_type",
+    "MAX_FRAME_SIZE", "MAX_INDEX_ENTRIES", "MotionHeader", "MotionPrecision", "FrameRecord",
+    "StreamReader", "Trailer", "StreamWriter",
+]
