@@ -154,7 +154,11 @@ class StreamReader:
         while True:
             pos = src.pos
             if index is None and self._index_hint and pos == self._index_hint:
-                index, crc = self._read_index(b"", n, crc)
+                head = src.read_exact(4, "index: header")
+                if head in (frame_mod.MAGIC, trailer_mod.MAGIC):
+                    raise ZVC69FormatError(f"file header: index_offset {pos} points at a {head.decode()} record, "
+                                           "not at the index table")
+                index, crc = self._read_index(head, n, crc)
                 index_pos, frames_before_index = pos, n
                 continue
             head = src.read_upto(4)
@@ -222,9 +226,11 @@ class StreamReader:
         hdr = self.header
         if hdr.flags & HeaderFlags.HAS_TRAILER and trailer is None:
             raise ZVC69FormatError(f"trailer: missing: the stream ends at offset {end} (truncated?)")
-        if hdr.flags & HeaderFlags.HAS_INDEX and index is None:
+        if not full and index_pos is None:
+            index_pos = self.index_offset  # a walk from a keyframe may start after the index
+        if hdr.flags & HeaderFlags.HAS_INDEX and index_pos is None:
             raise ZVC69FormatError(f"index: missing: HAS_INDEX is set but no index precedes offset {end}")
-        if index is not None and index_pos not in (HEADER_SIZE, (trailer_pos if trailer else end) - index.size):
+        if full and index is not None and index_pos not in (HEADER_SIZE, (trailer_pos if trailer else end) - index.size):
             raise ZVC69FormatError(f"index: table at offset {index_pos} is neither right after the file header "
                                    "nor right after the last frame")
         if trailer is not None:

@@ -80,7 +80,8 @@ class StreamWriter:
         if n >= 0xFFFFFFFF:
             raise ZVC69FormatError(f"frame {n}: a stream holds at most 2**32-1 frames")
         fh = FrameHeader.for_data(frame_type, quality, latent_height, latent_width, pts, data)
-        head = fh.pack()  # validates every field (names the field) before anything is written
+        fh.validate(n)  # names the frame and field before anything is written
+        head = fh.pack()
         flags = flags_for_frame_type(frame_type)
         indexed = flags and (frame_type == FrameType.I or self.index_references)
         if indexed and len(self._entries) >= MAX_INDEX_ENTRIES:
