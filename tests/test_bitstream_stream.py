@@ -419,17 +419,15 @@ def _umask() -> int:
 
 def test_atomic_output_failure_leaves_nothing_and_keeps_old_file(tmp_path):
     p = tmp_path / "out.zvc"
-    with pytest.raises(RuntimeError):
-        with atomic_output(p) as f:
-            f.write(b"partial")
-            raise RuntimeError("encoder died")
+    with pytest.raises(RuntimeError), atomic_output(p) as f:
+        f.write(b"partial")
+        raise RuntimeError("encoder died")
     assert os.listdir(tmp_path) == []
     p.write_bytes(b"old")
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_output(p) as f:
-            w = StreamWriter(f, header())
-            w.write_frame(0, 50, 9, 20, 0, b"x")
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), atomic_output(p) as f:
+        w = StreamWriter(f, header())
+        w.write_frame(0, 50, 9, 20, 0, b"x")
+        raise KeyboardInterrupt
     assert p.read_bytes() == b"old" and os.listdir(tmp_path) == ["out.zvc"]
 
 

@@ -17,8 +17,24 @@ from zvc69_rt.bitstream.trailer import Trailer
 from zvc69_rt.bitstream.writer import StreamWriter
 
 __all__ = [
-    "atomic_output", "crc16_ccitt_false", "crc32", "FRAME_TYPE_NAMES", "FrameHeader", "FrameType",
-    "FileHeader", "HeaderFlags", "IndexEntry", "IndexFlags", "IndexTable", "flags_for_frame_type",
-    "MAX_FRAME_SIZE", "MAX_INDEX_ENTRIES", "MotionHeader", "MotionPrecision", "FrameRecord",
-    "StreamReader", "Trailer", "StreamWriter",
+    "FRAME_TYPE_NAMES",
+    "MAX_FRAME_SIZE",
+    "MAX_INDEX_ENTRIES",
+    "FileHeader",
+    "FrameHeader",
+    "FrameRecord",
+    "FrameType",
+    "HeaderFlags",
+    "IndexEntry",
+    "IndexFlags",
+    "IndexTable",
+    "MotionHeader",
+    "MotionPrecision",
+    "StreamReader",
+    "StreamWriter",
+    "Trailer",
+    "atomic_output",
+    "crc16_ccitt_false",
+    "crc32",
+    "flags_for_frame_type",
 ]

@@ -19,7 +19,7 @@ assert _STRUCT.size == SIZE
 
 
 class FrameType(enum.IntEnum):
-    I = 0  # noqa: E741  (the spec's name)
+    I = 0
     P = 1
     B = 2
     BBI = 3  # a B-frame that is itself a reference
@@ -47,7 +47,7 @@ class FrameHeader:
 
     @classmethod
     def for_data(cls, frame_type: int, quality_level: int, latent_height: int, latent_width: int,
-                 pts: int, data: bytes | bytearray | memoryview) -> "FrameHeader":
+                 pts: int, data: bytes | bytearray | memoryview) -> FrameHeader:
         """Header describing ``data`` (size and CRC computed here, so they cannot disagree)."""
         return cls(frame_type=int(frame_type), quality_level=quality_level, frame_size=len(data),
                    latent_height=latent_height, latent_width=latent_width, pts=pts,
@@ -82,7 +82,7 @@ class FrameHeader:
                             self.latent_height, self.latent_width, self.pts, self.checksum)
 
     @classmethod
-    def unpack(cls, buf: bytes | bytearray | memoryview, frame_number: int | None = None) -> "FrameHeader":
+    def unpack(cls, buf: bytes | bytearray | memoryview, frame_number: int | None = None) -> FrameHeader:
         """Parse and validate 32 bytes; ``frame_number`` only labels error messages."""
         w = _where(frame_number)
         if len(buf) < SIZE:

@@ -41,6 +41,8 @@ KNOWN_FLAGS = int(
     | HeaderFlags.INTEGERIZED | HeaderFlags.GMM_ENTROPY | HeaderFlags.CHECKERBOARD
 )
 
+NO_FLAGS = HeaderFlags(0)
+
 
 def flag_names(flags: int) -> list[str]:
     """Names of the set flags in bit order (for `zvc69 info`)."""
@@ -68,7 +70,7 @@ class FileHeader:
     index_offset: int = 0  # 0 = not known here (look in the trailer)
     latent_channels: int = 192
     hyperprior_channels: int = 128
-    flags: HeaderFlags = HeaderFlags(0)
+    flags: HeaderFlags = NO_FLAGS
     version_major: int = VERSION_MAJOR
     version_minor: int = VERSION_MINOR
 
@@ -118,7 +120,7 @@ class FileHeader:
         )
 
     @classmethod
-    def unpack(cls, buf: bytes | bytearray | memoryview) -> "FileHeader":
+    def unpack(cls, buf: bytes | bytearray | memoryview) -> FileHeader:
         """Parse and validate 64 header bytes."""
         if len(buf) < SIZE:
             raise _err(f"truncated: {len(buf)} of {SIZE} bytes")
@@ -139,7 +141,7 @@ class FileHeader:
         hdr.validate()
         return hdr
 
-    def copy(self, **changes) -> "FileHeader":
+    def copy(self, **changes) -> FileHeader:
         """A modified copy (the writer patches its own copy, never the caller's object)."""
         return replace(self, **changes)
 

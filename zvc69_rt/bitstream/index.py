@@ -75,7 +75,7 @@ class IndexTable:
         return bytes(out)
 
     @classmethod
-    def unpack(cls, buf: bytes | bytearray | memoryview) -> "IndexTable":
+    def unpack(cls, buf: bytes | bytearray | memoryview) -> IndexTable:
         """Parse a whole table held in ``buf`` (header + exactly entry_count entries)."""
         count = unpack_header(buf)
         need = HEADER_SIZE + count * ENTRY_SIZE

@@ -43,7 +43,7 @@ class MotionHeader:
 
     @classmethod
     def unpack(cls, buf: bytes | bytearray | memoryview, offset: int = 0,
-               where: str = "motion header") -> "MotionHeader":
+               where: str = "motion header") -> MotionHeader:
         """Parse 5 bytes at ``offset``; ``where`` labels errors (e.g. "frame 7: motion header")."""
         if offset < 0 or len(buf) - offset < SIZE:
             raise ZVC69FormatError(f"{where}: truncated: {max(len(buf) - offset, 0)} of {SIZE} bytes")

@@ -12,7 +12,7 @@ import os
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Self
 
 from zvc69_rt.bitstream import frame_header as frame_mod
 from zvc69_rt.bitstream import header as header_mod
@@ -341,7 +341,7 @@ class StreamReader:
         if self._owned:
             self._f.close()
 
-    def __enter__(self) -> "StreamReader":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

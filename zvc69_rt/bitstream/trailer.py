@@ -50,7 +50,7 @@ class Trailer:
                             self.trailer_offset)
 
     @classmethod
-    def unpack(cls, buf: bytes | bytearray | memoryview) -> "Trailer":
+    def unpack(cls, buf: bytes | bytearray | memoryview) -> Trailer:
         if len(buf) < SIZE:
             raise ZVC69FormatError(f"trailer: truncated: {len(buf)} of {SIZE} bytes")
         magic, version, reserved, count, crc, index_offset, trailer_offset = _STRUCT.unpack_from(buf, 0)

@@ -9,7 +9,7 @@ The trailer carries them too, so both kinds of output read the same.
 from __future__ import annotations
 
 import io
-from typing import BinaryIO
+from typing import BinaryIO, Self
 
 from zvc69_rt.bitstream.crc import crc32
 from zvc69_rt.bitstream.frame_header import B_TYPES, FRAME_TYPE_NAMES, FrameHeader, FrameType
@@ -125,7 +125,7 @@ class StreamWriter:
     def index(self) -> IndexTable:
         return IndexTable(list(self._entries))
 
-    def __enter__(self) -> "StreamWriter":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -95,15 +95,17 @@ def _kbps(bps: float | None) -> str:
 def format_report(r: dict) -> str:
     """The human-readable form of inspect()'s result."""
     h, s = r["header"], r["summary"]
+    total_note = " (unknown: written to a pipe)" if not h["total_frames"] else ""
+    index_note = " (see trailer)" if not h["index_offset"] else ""
+    flags = "|".join(h["flag_names"]) or "none"
     lines = [
         f"file: {r['file']} ({r['stream_size']} bytes)",
-        f"header: ZVC69 v{h['version_major']}.{h['version_minor']}  {h['width']}x{h['height']}  "
-        f"{h['framerate_num']}/{h['framerate_den']} fps  gop {h['gop_size']}  quality {h['quality_level']}  "
-        f"{h['color_space_name']} {h['bit_depth']}-bit",
-        f"        flags 0x{h['flags']:08x} ({'|'.join(h['flag_names']) or 'none'})  model_hash {h['model_hash']}  "
-        f"latent_channels {h['latent_channels']}  hyperprior_channels {h['hyperprior_channels']}",
-        f"        total_frames {h['total_frames']}{' (unknown: written to a pipe)' if not h['total_frames'] else ''}"
-        f"  index_offset {h['index_offset']}{' (see trailer)' if not h['index_offset'] else ''}",
+        (f"header: ZVC69 v{h['version_major']}.{h['version_minor']}  {h['width']}x{h['height']}  "
+         f"{h['framerate_num']}/{h['framerate_den']} fps  gop {h['gop_size']}  quality {h['quality_level']}  "
+         f"{h['color_space_name']} {h['bit_depth']}-bit"),
+        (f"        flags 0x{h['flags']:08x} ({flags})  model_hash {h['model_hash']}  "
+         f"latent_channels {h['latent_channels']}  hyperprior_channels {h['hyperprior_channels']}"),
+        f"        total_frames {h['total_frames']}{total_note}  index_offset {h['index_offset']}{index_note}",
         f"frames: {s['frame_count']}",
         f"  {'#':>6} {'type':<4} {'size':>9} {'pts':>8} {'offset':>10} {'quality':>7} {'latent':>9}  crc16",
     ]
