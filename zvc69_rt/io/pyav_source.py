@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterator
+from typing import Self
 
 import numpy as np
 
@@ -119,7 +120,7 @@ class PyAVReader:
     def close(self) -> None:
         self._container.close()
 
-    def __enter__(self) -> "PyAVReader":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

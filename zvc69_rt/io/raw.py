@@ -8,6 +8,7 @@ sign of a wrong ``--size``); on a pipe a short last frame raises :class:`InputEr
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Self
 
 from zvc69_rt.errors import InputError
 from zvc69_rt.frame import Frame, Matrix, Range
@@ -69,7 +70,7 @@ class RawYUVReader:
         if self._own:
             self._f.close()
 
-    def __enter__(self) -> "RawYUVReader":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -12,7 +12,7 @@ matrix field, so the matrix follows :func:`zvc69_rt.io.color.default_matrix`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Self
 
 import numpy as np
 
@@ -178,7 +178,7 @@ class Y4MReader:
         if self._own:
             self._f.close()
 
-    def __enter__(self) -> "Y4MReader":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -230,7 +230,7 @@ class Y4MWriter:
         if self._own:
             self._f.close()
 
-    def __enter__(self) -> "Y4MWriter":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
