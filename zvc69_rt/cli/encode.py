@@ -112,12 +112,11 @@ def _write(writer, pkt) -> int:
 
 
 def _psnr_of(dec, pkt, original) -> tuple[float, float]:
-    from zvc69_rt.eval.metrics import psnr_yuv_planes
-
     from zvc69_rt.bitstream import FrameHeader
+    from zvc69_rt.eval.metrics import psnr_frame, psnr_yuv
 
     fh = FrameHeader(frame_type=pkt.frame_type, quality_level=pkt.quality, frame_size=len(pkt.data),
                      latent_height=pkt.latent_height, latent_width=pkt.latent_width, pts=pkt.pts)
     dec.send_packet(fh, pkt.data)
     out = dec.receive_frame()
-    return psnr_yuv_planes(original, out)
+    return psnr_frame(original, out)[0], psnr_yuv(original, out)

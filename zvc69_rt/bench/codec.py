@@ -1,0 +1,101 @@
+"""`zvc69 bench codec`: I-frame encode/decode time per stage at 720p and 1080p.
+
+Anchor in the same run: the same graphs' inference alone (the floor any pipeline can
+reach on this backend) and, when importable, CompressAI's compress/decompress of a
+MeanScaleHyperprior of the same N/M (an optional package, never a dependency).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+HELP = "I-frame encode/decode speed per stage (720p, 1080p)"
+SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--sizes", default="720p,1080p")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"])
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--model", default=None)
+    p.add_argument("--json", action="store_true")
+
+
+def _test_frame(width: int, height: int):
+    """A real photo scaled to the size (content matters for entropy-coding speed)."""
+    from zvc69_rt.frame import Frame
+
+    try:
+        from PIL import Image
+
+        import importlib.util
+
+        d = importlib.util.find_spec("skimage").submodule_search_locations[0]
+        img = Image.open(os.path.join(d, "data", "motorcycle_right.png")).convert("YCbCr").resize((width, height))
+        a = np.asarray(img)
+        y = a[..., 0].copy()
+        u = np.asarray(Image.fromarray(a[..., 1]).resize(((width + 1) // 2, (height + 1) // 2)))
+        v = np.asarray(Image.fromarray(a[..., 2]).resize(((width + 1) // 2, (height + 1) // 2)))
+        return Frame(y=y, u=u.copy(), v=v.copy())
+    except Exception:
+        rng = np.random.default_rng(0)
+        base = np.add.outer(np.arange(height), np.arange(width)) % 256
+        y = (base + rng.integers(0, 8, base.shape)).astype(np.uint8)
+        ch, cw = Frame.chroma_shape(width, height)
+        return Frame(y=y, u=np.full((ch, cw), 128, np.uint8), v=np.full((ch, cw), 128, np.uint8))
+
+
+def _best(fn, repeat):
+    times = []
+    out = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+def run(args) -> int:
+    from zvc69_rt.codec.api import EncoderConfig
+    from zvc69_rt.codec.decoder import Decoder
+    from zvc69_rt.codec.encoder import Encoder
+    from zvc69_rt.bitstream import FrameHeader
+
+    results = {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(), "sizes": {}}
+    for name in args.sizes.split(","):
+        w, h = SIZES[name]
+        cfg = EncoderConfig(width=w, height=h, gop=1, backend=args.backend, precision=args.precision,
+                            model=args.model)
+        enc = Encoder(cfg)
+        dec = Decoder(enc.file_header(), bundle=enc.bundle, backend=args.backend, precision=args.precision)
+        frame = _test_frame(w, h)
+        enc.entropy_code(enc.infer(enc.preprocess(frame)))  # warm-up: numba, ORT
+        t_pre, work = _best(lambda: enc.preprocess(frame), args.repeat)
+        x = work.x
+        t_inf, work = _best(lambda: enc.infer(type(work)(pts=0, x=x)), args.repeat)
+        lat = work.latents
+        t_ent, pkt = _best(lambda: enc.entropy_code(type(work)(pts=0, latents=lat)), args.repeat)
+        fh = FrameHeader(frame_type=0, quality_level=pkt.quality, frame_size=len(pkt.data),
+                         latent_height=pkt.latent_height, latent_width=pkt.latent_width, pts=0)
+        t_parse, parsed = _best(lambda: dec.intra.parse(pkt.data, (pkt.latent_height, pkt.latent_width)),
+                                args.repeat)
+        t_syn, rgb = _best(lambda: dec.intra.synthesise(parsed[1], parsed[2], pkt.quality), args.repeat)
+        t_dec, _ = _best(lambda: (dec.send_packet(fh, pkt.data), dec.receive_frame()), args.repeat)
+        r = {
+            "encode_s": t_pre + t_inf + t_ent, "preprocess_s": t_pre, "analysis+hyper_s": t_inf,
+            "entropy_encode_s": t_ent, "decode_s": t_dec, "entropy_decode+hyper_s": t_parse,
+            "synthesis_s": t_syn, "bytes": len(pkt.data), "bpp": len(pkt.data) * 8 / (w * h),
+        }
+        results["sizes"][name] = r
+        print(f"{name}: encode {r['encode_s']:.3f} s (preprocess {t_pre:.3f}, analysis+hyper {t_inf:.3f}, "
+              f"entropy {t_ent:.3f}); decode {t_dec:.3f} s (entropy+hyper {t_parse:.3f}, synthesis {t_syn:.3f}); "
+              f"{r['bpp']:.3f} bpp on {enc.backend_name}/{args.precision}")
+    if args.json:
+        print(json.dumps(results))
+    return 0
