@@ -176,6 +176,22 @@ def test_stream_at_nonzero_base_offset():
     assert [d for _, d in r.iter_frames()] == [b"x" * 10]
 
 
+@pytest.mark.parametrize("mode", ["wb", "ab"])
+def test_writer_on_real_files_incl_append_mode(tmp_path, mode):
+    """A file opened for appending cannot be patched (writes ignore seeks): treated like a pipe."""
+    p = tmp_path / "s.zvc"
+    with open(p, mode) as f:
+        w = StreamWriter(f, header())
+        w.write_frame(0, 50, 9, 20, 0, b"x" * 10)
+        w.write_frame(1, 50, 9, 20, 1, b"y" * 10)
+        w.close()
+    data = p.read_bytes()
+    h = FileHeader.unpack(data)
+    assert (h.total_frames, h.index_offset != 0) == ((2, True) if mode == "wb" else (0, False))
+    r = read_all(data, "walk")
+    assert r.frame_count == 2 and r.stream_size == len(data)
+
+
 def test_writer_context_manager_and_idempotent_close():
     buf = io.BytesIO()
     with StreamWriter(buf, header()) as w:

@@ -9,6 +9,7 @@ The trailer carries them too, so both kinds of output read the same.
 from __future__ import annotations
 
 import io
+import os
 from typing import BinaryIO, Self
 
 from zvc69_rt.bitstream.crc import crc32
@@ -21,13 +22,30 @@ from zvc69_rt.errors import ZVC69FormatError
 
 
 def _sink_seekable(sink: BinaryIO) -> bool:
+    """True when close() may seek back and patch the header (not for pipes or O_APPEND files)."""
     try:
         if not sink.seekable():
             return False
         sink.tell()
-        return True
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
         return False
+    try:  # a file opened for appending ignores seeks on write: the patch would land at the end
+        import fcntl
+
+        if fcntl.fcntl(sink.fileno(), fcntl.F_GETFL) & os.O_APPEND:
+            return False
+    except (ImportError, OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
+    return True
+
+
+def _write_all(sink: BinaryIO, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        n = sink.write(view)
+        if n is None:  # a non-blocking raw sink that could not take anything
+            raise BlockingIOError("sink refused the write")
+        view = view[n:]
 
 
 class StreamWriter:
@@ -55,12 +73,7 @@ class StreamWriter:
         self._put(self.header.pack(), checksum=False)
 
     def _put(self, data: bytes | bytearray | memoryview, checksum: bool = True) -> None:
-        view = memoryview(data)
-        while view:
-            n = self.sink.write(view)
-            if n is None:  # a non-blocking raw sink that could not take anything
-                raise BlockingIOError("sink refused the write")
-            view = view[n:]
+        _write_all(self.sink, data)
         if checksum:
             self._crc32 = crc32(data, self._crc32)
         self.pos += len(data)
@@ -117,7 +130,7 @@ class StreamWriter:
             self.header = self.header.copy(total_frames=self.frame_count, index_offset=index_offset)
             end = self.sink.tell()
             self.sink.seek(self._base)
-            self.sink.write(self.header.pack())
+            _write_all(self.sink, self.header.pack())
             self.sink.seek(end)
         self.sink.flush()
 
