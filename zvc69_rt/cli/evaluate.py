@@ -1,0 +1,359 @@
+"""`zvc69 eval images|video`: rate-distortion curves and BD-rates on held-out data.
+
+Every codec (the PyAV/Pillow references and ZVC69) runs through the same
+:mod:`zvc69_rt.eval.rd` measurement. ZVC69 is looked up lazily from
+``zvc69_rt.eval.zvc69_adapter`` (``image_codec(model=None)``,
+``video_codec(gop, bframes, model=None)``); if that is missing or not available, only
+the reference codecs run and the report says ZVC69 is missing.
+
+Writes into ``--out`` (default ``docs/rd/``): ``<kind>.json`` (every point, per image /
+per frame, plus settings), ``<kind>.md`` (the BD-rate tables), and PNG plots.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+ZVC69 = "ZVC69"
+IMAGE_ANCHOR = "JPEG"
+VIDEO_ANCHOR = "x264-medium"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="rate-distortion evaluation on held-out images or video")
+    kinds = p.add_subparsers(dest="eval_kind", metavar="KIND")
+
+    pi = kinds.add_parser(
+        "images", help="RD curves on held-out photos vs JPEG, WebP, x265 intra",
+        description="RD curves (bpp vs PSNR-RGB and MS-SSIM) on held-out photos; BD-rates vs JPEG.",
+    )
+    _common(pi)
+    pi.add_argument("--max-size", type=int, default=512, help="long side of each image in px (default 512)")
+    pi.add_argument("--images", nargs="+", default=None, help="subset of held-out image names")
+    pi.set_defaults(func=run_images)
+
+    pv = kinds.add_parser(
+        "video", help="RD curves on held-out clips vs x264, x265, SVT-AV1",
+        description="RD curves (kbps vs PSNR-Y/YUV and MS-SSIM) on held-out clips; BD-rates vs x264 medium.",
+    )
+    _common(pv)
+    pv.add_argument("--frames", type=int, default=32, help="frames per clip (default 32)")
+    pv.add_argument("--gop", type=int, default=32, help="keyframe interval for every codec (default 32)")
+    pv.add_argument("--bframes", type=int, default=0, help="B-frames, 0 = low delay IPPP (default 0)")
+    pv.add_argument("--max-size", type=int, default=640, help="long side of each clip in px (default 640)")
+    pv.add_argument("--fps", type=int, default=25, help="frame rate used for kbps (default 25)")
+    pv.add_argument("--no-synthetic", action="store_true", help="only bikes.mp4, no synthetic camera clips")
+    pv.set_defaults(func=run_video)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _common(p) -> None:
+    p.add_argument("--out", default="docs/rd", help="output folder (default docs/rd)")
+    p.add_argument("--levels", type=int, nargs="+", default=list(range(1, 9)), help="ZVC69 levels (1..8)")
+    p.add_argument("--codecs", nargs="+", default=None, help="run only these codecs (names as in the table)")
+    p.add_argument("--no-zvc69", action="store_true", help="reference codecs only")
+    p.add_argument("--model", default=None, help="ZVC69 model bundle (default: the shipped one)")
+    p.add_argument("--quiet", action="store_true", help="no per-point progress lines")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _log(args):
+    if args.quiet:
+        return None
+    return lambda msg: print(f"  {msg}", file=sys.stderr, flush=True)
+
+
+def _zvc69(kind: str, args):
+    """The ZVC69 codec callable, or (None, reason) when it is not built/installed."""
+    from zvc69_rt.errors import InputError, NotAvailableError
+
+    if args.no_zvc69:
+        return None, "disabled with --no-zvc69"
+    for lvl in args.levels:
+        if not 1 <= lvl <= 8:
+            raise InputError(f"--levels: {lvl} is outside 1..8")
+    try:
+        from zvc69_rt.eval import zvc69_adapter
+    except ImportError as exc:
+        return None, f"zvc69_rt.eval.zvc69_adapter cannot be imported ({exc})"
+    try:
+        if kind == "images":
+            return zvc69_adapter.image_codec(model=args.model), ""
+        return zvc69_adapter.video_codec(args.gop, args.bframes, model=args.model), ""
+    except NotAvailableError as exc:
+        return None, str(exc)
+
+
+def _wanted(args, name: str) -> bool:
+    return args.codecs is None or name in args.codecs
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:+.1f}"
+
+
+def _bd_rows(results: dict, anchor: str, metric: str, rate: str) -> list[dict]:
+    """Rows: every codec vs the anchor, then ZVC69 vs every other codec."""
+    from zvc69_rt.eval.rd import bd_summary
+
+    rows = []
+    if anchor in results:
+        for name, pts in results.items():
+            if name != anchor:
+                rows.append({"test": name, "anchor": anchor, **bd_summary(results[anchor], pts, metric, rate)})
+    if ZVC69 in results:
+        for name, pts in results.items():
+            if name not in (ZVC69, anchor):
+                rows.append({"test": ZVC69, "anchor": name, **bd_summary(pts, results[ZVC69], metric, rate)})
+    return rows
+
+
+def _md_table(rows: list[dict], metric_label: str) -> str:
+    head = (
+        f"| test | anchor | BD-rate {metric_label} | BD-rate MS-SSIM | BD-PSNR (dB) |\n"
+        "|---|---|---:|---:|---:|\n"
+    )
+    body = "".join(
+        f"| {r['test']} | {r['anchor']} | {_fmt(r['bd_rate'])} % | {_fmt(r['bd_rate_msssim'])} % "
+        f"| {_fmt(r['bd_psnr'])} |\n"
+        for r in rows
+    )
+    notes = "".join(
+        f"\n- {r['test']} vs {r['anchor']}: {r[k]}" for r in rows for k in r if k.endswith("_error")
+    )
+    return head + body + (("\nNot computed:" + notes + "\n") if notes else "")
+
+
+def _points_table(results: dict, rate: str, cols: list[str]) -> str:
+    head = f"| codec | quality | {rate} | " + " | ".join(cols) + " |\n|---|---:|---:|" + "---:|" * len(cols) + "\n"
+    lines = []
+    for name, pts in results.items():
+        for p in pts:
+            vals = " | ".join(
+                (f"{getattr(p, c):.4f}" if c == "ms_ssim" else f"{getattr(p, c):.2f}") for c in cols
+            )
+            lines.append(f"| {name} | {p.quality:g} | {getattr(p, rate):.3f} | {vals} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def _command(args, kind: str, keys: list[str]) -> str:
+    """The equivalent command line, for the report (defaults spelled out)."""
+    parts = [f"zvc69 eval {kind}"]
+    for k in keys:
+        v = getattr(args, k, None)
+        flag = "--" + k.replace("_", "-")
+        if v is None or v is False:
+            continue
+        if v is True:
+            parts.append(flag)
+        elif isinstance(v, list):
+            parts.append(flag + " " + " ".join(str(x) for x in v))
+        else:
+            parts.append(f"{flag} {v}")
+    return " ".join(parts)
+
+
+def _versions() -> dict:
+    out = {"python": platform.python_version(), "machine": platform.machine()}
+    for mod in ("av", "PIL", "numpy", "scipy"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except Exception:
+            pass
+    return out
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    path.write_text(json.dumps(obj, indent=1) + "\n")
+
+
+def _clean(o):
+    """inf/nan are not JSON: write them as null."""
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_clean(v) for v in o]
+    return o
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def run_images(args) -> int:
+    from zvc69_rt.errors import InputError
+    from zvc69_rt.eval import datasets, plots, rd
+    from zvc69_rt.eval import reference_codecs as rc
+
+    t_start = time.perf_counter()
+    if args.max_size < 16:
+        raise InputError(f"--max-size {args.max_size} is too small (>= 16)")
+    images = datasets.eval_images(args.max_size, args.images)
+    missing_wp = [n for n in datasets.EVAL_WALLPAPERS if n not in {name for name, _ in images}]
+    print(
+        f"eval images: {len(images)} held-out images "
+        + ", ".join(f"{n} {a.shape[1]}x{a.shape[0]}" for n, a in images),
+        file=sys.stderr,
+    )
+    if missing_wp and not args.images:
+        print(f"  (not installed, skipped: {', '.join(missing_wp)})", file=sys.stderr)
+    log = _log(args)
+    results: dict[str, list] = {}
+    for name, (codec, qs) in rc.IMAGE_CODECS.items():
+        if _wanted(args, name):
+            results[name] = rd.evaluate_image_codec(codec, images, qs, name=name, progress=log)
+    zmsg = ""
+    if _wanted(args, ZVC69):
+        zcodec, zmsg = _zvc69("images", args)
+        if zcodec is not None:
+            results[ZVC69] = rd.evaluate_image_codec(zcodec, images, args.levels, name=ZVC69, progress=log)
+        else:
+            print(f"eval images: ZVC69 is missing: {zmsg}; evaluating reference codecs only", file=sys.stderr)
+    rows = _bd_rows(results, IMAGE_ANCHOR, "psnr_rgb", "bpp")
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    plots.plot_rd(results, out / "images_psnr.png", "bpp", "psnr_rgb", "Held-out photos: PSNR-RGB")
+    plots.plot_rd(results, out / "images_msssim.png", "bpp", "ms_ssim", "Held-out photos: MS-SSIM (RGB)")
+    elapsed = time.perf_counter() - t_start
+    cmd = _command(args, "images", ["out", "max_size", "images", "levels", "codecs", "no_zvc69", "model"])
+    md = (
+        "# RD evaluation: held-out images\n\n"
+        f"Command: `{cmd}` ({elapsed:.0f} s)\n\n"
+        "Images: " + ", ".join(f"{n} ({a.shape[1]}x{a.shape[0]})" for n, a in images) + "\n\n"
+        + (f"ZVC69 missing: {zmsg}\n\n" if ZVC69 not in results and _wanted(args, ZVC69) else "")
+        + f"BD-rates (negative = fewer bits than the anchor at equal quality) on the mean curve over images:\n\n"
+        + _md_table(rows, "PSNR-RGB")
+        + "\nPoints (means over images):\n\n"
+        + _points_table(results, "bpp", ["psnr_rgb", "psnr_y", "ms_ssim"])
+    )
+    (out / "images.md").write_text(md)
+    _write_json(
+        out / "images.json",
+        _clean({
+            "kind": "images", "command": cmd, "seconds": elapsed, "versions": _versions(),
+            "images": [{"name": n, "width": a.shape[1], "height": a.shape[0]} for n, a in images],
+            "zvc69_missing": zmsg if ZVC69 not in results else None,
+            "bd": rows, "results": {k: [p.to_dict() for p in v] for k, v in results.items()},
+        }),
+    )
+    print(_md_table(rows, "PSNR-RGB"))
+    print(f"wrote {out}/images.json, images.md, images_psnr.png, images_msssim.png ({elapsed:.0f} s)", file=sys.stderr)
+    return 0
+
+
+# ----------------------------------------------------------------------------- video
+
+
+def run_video(args) -> int:
+    from zvc69_rt.errors import InputError, NotAvailableError
+    from zvc69_rt.eval import datasets, plots, rd
+    from zvc69_rt.eval import reference_codecs as rc
+
+    t_start = time.perf_counter()
+    if not 1 <= args.frames <= 10000:
+        raise InputError(f"--frames {args.frames} outside 1..10000")
+    if args.gop < 1:
+        raise InputError(f"--gop {args.gop} must be >= 1")
+    if not 0 <= args.bframes <= 16:
+        raise InputError(f"--bframes {args.bframes} outside 0..16")
+    if args.max_size < 16:
+        raise InputError(f"--max-size {args.max_size} is too small (>= 16)")
+    clips = datasets.eval_clips(args.frames, args.max_size, synthetic=not args.no_synthetic)
+    print(
+        "eval video: " + ", ".join(f"{n} {f[0].width}x{f[0].height}x{len(f)}" for n, f in clips)
+        + f"; GOP {args.gop}, B-frames {args.bframes}",
+        file=sys.stderr,
+    )
+    log = _log(args)
+    codecs = {}
+    skipped = {}
+    for name, (settings, qs) in rc.VIDEO_SETTINGS.items():
+        if not _wanted(args, name):
+            continue
+        if settings.tune == "zerolatency" and args.bframes:
+            skipped[name] = "zerolatency implies no B-frames; run with --bframes 0"
+            continue
+        try:
+            codecs[name] = (rc.video_codec(settings, args.gop, args.bframes, args.fps), qs)
+        except NotAvailableError as exc:
+            skipped[name] = str(exc)
+    zmsg = ""
+    if _wanted(args, ZVC69):
+        zcodec, zmsg = _zvc69("video", args)
+        if zcodec is not None:
+            codecs[ZVC69] = (zcodec, args.levels)
+        else:
+            print(f"eval video: ZVC69 is missing: {zmsg}; evaluating reference codecs only", file=sys.stderr)
+    for name, why in skipped.items():
+        print(f"eval video: skipping {name}: {why}", file=sys.stderr)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    per_clip: dict[str, dict] = {}
+    all_rows: dict[str, list] = {}
+    for clip, frames in clips:
+        results = {
+            name: rd.evaluate_video_codec(c, frames, qs, fps=args.fps, name=name, clip=clip, progress=log)
+            for name, (c, qs) in codecs.items()
+        }
+        per_clip[clip] = results
+        all_rows[clip] = _bd_rows(results, VIDEO_ANCHOR, "psnr_yuv", "kbps")
+        plots.plot_rd(results, out / f"video_{clip}_psnr.png", "kbps", "psnr_yuv", f"{clip}: PSNR-YUV 6:1:1")
+        plots.plot_rd(results, out / f"video_{clip}_msssim.png", "kbps", "ms_ssim", f"{clip}: MS-SSIM (Y)")
+
+    # Mean over clips of each (test, anchor) BD value that every clip could compute.
+    mean_rows = []
+    if all_rows:
+        first = next(iter(all_rows.values()))
+        for i, r in enumerate(first):
+            row = {"test": r["test"], "anchor": r["anchor"]}
+            for k in ("bd_rate", "bd_rate_msssim", "bd_psnr"):
+                vals = [rows[i][k] for rows in all_rows.values()]
+                row[k] = None if any(v is None for v in vals) else sum(vals) / len(vals)
+            mean_rows.append(row)
+
+    elapsed = time.perf_counter() - t_start
+    cmd = _command(
+        args, "video",
+        ["out", "frames", "gop", "bframes", "max_size", "fps", "no_synthetic", "levels", "codecs", "no_zvc69", "model"],
+    )
+    md = [
+        "# RD evaluation: held-out video\n",
+        f"Command: `{cmd}` ({elapsed:.0f} s)\n",
+        "Clips: " + ", ".join(f"{n} ({f[0].width}x{f[0].height}, {len(f)} frames)" for n, f in clips)
+        + f"; GOP {args.gop}, B-frames {args.bframes}, {args.fps} fps.\n",
+    ]
+    if ZVC69 not in codecs and _wanted(args, ZVC69):
+        md.append(f"ZVC69 missing: {zmsg}\n")
+    for name, why in skipped.items():
+        md.append(f"Skipped {name}: {why}\n")
+    md.append("## Mean BD-rate over clips (PSNR-YUV 6:1:1; negative = fewer bits than the anchor)\n")
+    md.append(_md_table(mean_rows, "PSNR-YUV"))
+    for clip, rows in all_rows.items():
+        md.append(f"## {clip}\n")
+        md.append(_md_table(rows, "PSNR-YUV"))
+        md.append(_points_table(per_clip[clip], "kbps", ["psnr_y", "psnr_yuv", "ms_ssim"]))
+    (out / "video.md").write_text("\n".join(md))
+    _write_json(
+        out / "video.json",
+        _clean({
+            "kind": "video", "command": cmd, "seconds": elapsed, "versions": _versions(),
+            "gop": args.gop, "bframes": args.bframes, "fps": args.fps,
+            "clips": [{"name": n, "width": f[0].width, "height": f[0].height, "frames": len(f)} for n, f in clips],
+            "zvc69_missing": zmsg if ZVC69 not in codecs else None, "skipped": skipped,
+            "bd_mean": mean_rows, "bd": all_rows,
+            "results": {c: {k: [p.to_dict() for p in v] for k, v in r.items()} for c, r in per_clip.items()},
+        }),
+    )
+    print(_md_table(mean_rows, "PSNR-YUV"))
+    print(f"wrote {out}/video.json, video.md and per-clip PNG plots ({elapsed:.0f} s)", file=sys.stderr)
+    return 0
