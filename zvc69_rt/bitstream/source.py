@@ -56,7 +56,14 @@ class ByteSource:
             n = min(n, self.size - self.pos)
             if n <= 0:
                 return b""
-        chunks = bytearray()
+        # A seekable source already checked n against the real length: one read, no copy.
+        first = self.f.read(n if self.size is not None else min(n, READ_CHUNK))
+        if first is None:
+            first = b""
+        if len(first) == n or not first:
+            self.pos += len(first)
+            return bytes(first)
+        chunks = bytearray(first)
         while len(chunks) < n:
             part = self.f.read(min(n - len(chunks), READ_CHUNK))
             if not part:
