@@ -46,7 +46,8 @@ class StreamReader:
     ``iter_frames()`` walks frames in order, verifying each CRC-16 and, at the end, the index
     and the trailer's CRC-32. On a seekable source ``keyframes()`` / ``seek_keyframe(n)`` jump
     through the index (found via the header's index_offset or the trailer) without scanning.
-    On a pipe the stream can be walked once; the index is known after the walk.
+    On a pipe the stream can be walked once; the index is known after the walk. One
+    reader has one file position: finish (or drop) a walk before calling keyframes().
     """
 
     def __init__(self, source: str | os.PathLike | BinaryIO):
