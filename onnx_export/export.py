@@ -90,15 +90,43 @@ def _fold_constants(path: Path) -> None:
         path.write_bytes(tmp.read_bytes())
 
 
+FP16_BLOCK_LIST = ["Sqrt", "Reciprocal", "Div", "Pow"]  # GDN's normalisation stays FP32
+
+
 def _to_fp16(src: Path, dst: Path) -> None:
+    """FP16 graph with FP32 inputs/outputs. The converter's keep_io_types mishandles a
+    graph output that other nodes also consume (analysis's y feeds ha), so convert
+    everything and add the I/O casts ourselves."""
     import onnx
+    from onnx import TensorProto, helper
     from onnxconverter_common import float16
 
-    model = onnx.load(str(src))
-    fp16 = float16.convert_float_to_float16(
-        model, keep_io_types=True, op_block_list=["Sqrt", "Reciprocal", "Div", "Pow"]
-    )
-    onnx.save(fp16, str(dst))
+    model = float16.convert_float_to_float16(onnx.load(str(src)), keep_io_types=False,
+                                             op_block_list=FP16_BLOCK_LIST)
+    g = model.graph
+    casts_in, casts_out = [], []
+    for inp in g.input:
+        if inp.type.tensor_type.elem_type != TensorProto.FLOAT16:
+            continue
+        inner = inp.name + "__fp16"
+        for node in g.node:
+            node.input[:] = [inner if n == inp.name else n for n in node.input]
+        inp.type.tensor_type.elem_type = TensorProto.FLOAT
+        casts_in.append(helper.make_node("Cast", [inp.name], [inner], to=TensorProto.FLOAT16))
+    for out in g.output:
+        if out.type.tensor_type.elem_type != TensorProto.FLOAT16:
+            continue
+        inner = out.name + "__fp16"
+        for node in g.node:
+            node.output[:] = [inner if n == out.name else n for n in node.output]
+            node.input[:] = [inner if n == out.name else n for n in node.input]
+        out.type.tensor_type.elem_type = TensorProto.FLOAT
+        casts_out.append(helper.make_node("Cast", [inner], [out.name], to=TensorProto.FLOAT))
+    nodes = casts_in + list(g.node) + casts_out
+    del g.node[:]
+    g.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(dst))
 
 
 class _Calib:

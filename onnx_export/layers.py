@@ -33,11 +33,12 @@ class GDN(nn.Module):
     def __init__(self, channels: int, inverse: bool = False, beta_min: float = 1e-6, gamma_init: float = 0.1):
         super().__init__()
         self.inverse = inverse
+        self.channels = channels
         self.beta = NonNegative(torch.ones(channels), minimum=beta_min)
         self.gamma = NonNegative(gamma_init * torch.eye(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = x.shape[1]
+        c = self.channels  # a constant, so the exported graph has no Shape/Gather ops
         gamma = self.gamma().reshape(c, c, 1, 1)
         norm = F.conv2d(x * x, gamma, self.beta())
         return x * torch.sqrt(norm) if self.inverse else x * torch.rsqrt(norm)
