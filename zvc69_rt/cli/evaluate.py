@@ -165,8 +165,8 @@ def _versions() -> dict:
     for mod in ("av", "PIL", "numpy", "scipy"):
         try:
             out[mod] = __import__(mod).__version__
-        except Exception:
-            pass
+        except ImportError:
+            out[mod] = None
     return out
 
 
@@ -230,7 +230,7 @@ def run_images(args) -> int:
         f"Command: `{cmd}` ({elapsed:.0f} s)\n\n"
         "Images: " + ", ".join(f"{n} ({a.shape[1]}x{a.shape[0]})" for n, a in images) + "\n\n"
         + (f"ZVC69 missing: {zmsg}\n\n" if ZVC69 not in results and _wanted(args, ZVC69) else "")
-        + f"BD-rates (negative = fewer bits than the anchor at equal quality) on the mean curve over images:\n\n"
+        + "BD-rates (negative = fewer bits than the anchor at equal quality) on the mean curve over images:\n\n"
         + _md_table(rows, "PSNR-RGB")
         + "\nPoints (means over images):\n\n"
         + _points_table(results, "bpp", ["psnr_rgb", "psnr_y", "ms_ssim"])

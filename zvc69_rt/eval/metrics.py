@@ -149,7 +149,8 @@ def _ms_ssim_2d(x: np.ndarray, y: np.ndarray, peak: float) -> float:
     if n == 0:
         raise InputError(f"ms_ssim: image {x.shape[1]}x{x.shape[0]} is smaller than the {WIN_SIZE}px window")
     w = np.asarray(MS_SSIM_WEIGHTS[:n])
-    w = w / w.sum()
+    if n < len(MS_SSIM_WEIGHTS):  # the standard 5 weights are used as published (sum 1.0001)
+        w = w / w.sum()
     vals = []
     for s in range(n):
         ssim_val, cs = ssim_components(x, y, peak)

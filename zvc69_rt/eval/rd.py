@@ -55,7 +55,7 @@ class RDPoint:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RDPoint":
+    def from_dict(cls, d: dict) -> RDPoint:
         return cls(**d)
 
 

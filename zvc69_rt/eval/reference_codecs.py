@@ -108,7 +108,7 @@ def require_encoder(name: str) -> None:
     av = _av()
     try:
         av.codec.Codec(name, "w")
-    except Exception as exc:
+    except ValueError as exc:  # av.codec.codec.UnknownCodecError
         raise NotAvailableError(f"encoder {name!r} is not in this PyAV/FFmpeg build ({exc})") from exc
 
 
@@ -117,9 +117,9 @@ def _pick_decoder(names: Sequence[str]) -> str:
     for n in names:
         try:
             av.codec.Codec(n, "r")
-            return n
-        except Exception:
+        except ValueError:  # UnknownCodecError: try the next decoder
             continue
+        return n
     raise NotAvailableError(f"none of the decoders {list(names)} is in this PyAV/FFmpeg build")
 
 

@@ -1,0 +1,70 @@
+"""`zvc69 eval images|video` end to end on tiny inputs, with and without a ZVC69 adapter."""
+
+import json
+import sys
+import types
+
+import pytest
+
+from zvc69_rt.cli import main
+
+
+@pytest.fixture
+def no_adapter(monkeypatch):
+    monkeypatch.setitem(sys.modules, "zvc69_rt.eval.zvc69_adapter", None)  # import raises ImportError
+
+
+def test_eval_images_reference_only(tmp_path, capsys, no_adapter):
+    rc = main(["eval", "images", "--out", str(tmp_path), "--max-size", "64", "--images", "motorcycle_right",
+               "--codecs", "JPEG", "WebP", "ZVC69", "--quiet"])
+    assert rc == 0
+    out, err = capsys.readouterr()
+    assert "ZVC69 is missing" in err
+    assert "| WebP | JPEG |" in out
+    data = json.loads((tmp_path / "images.json").read_text())
+    assert set(data["results"]) == {"JPEG", "WebP"} and data["zvc69_missing"]
+    assert data["images"] == [{"name": "motorcycle_right", "width": 64, "height": 42}]
+    row = data["bd"][0]
+    assert row["test"] == "WebP" and row["anchor"] == "JPEG" and isinstance(row["bd_rate"], float)
+    for f in ("images.md", "images_psnr.png", "images_msssim.png"):
+        assert (tmp_path / f).stat().st_size > 100
+    assert (tmp_path / "images_psnr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_images_with_a_zvc69_adapter(tmp_path, capsys, monkeypatch):
+    from zvc69_rt.eval import reference_codecs as rcod
+
+    fake = types.ModuleType("zvc69_rt.eval.zvc69_adapter")
+    fake.image_codec = lambda model=None: (lambda rgb, level: rcod.jpeg(rgb, 10 * level + 5))
+    fake.video_codec = lambda gop, bframes, model=None: None
+    monkeypatch.setitem(sys.modules, "zvc69_rt.eval.zvc69_adapter", fake)
+    rc = main(["eval", "images", "--out", str(tmp_path), "--max-size", "64", "--images", "motorcycle_right",
+               "--codecs", "JPEG", "WebP", "ZVC69", "--levels", "1", "3", "5", "7", "9", "--quiet"])
+    assert rc == 1  # level 9 is out of range
+    assert "--levels: 9" in capsys.readouterr().err
+    rc = main(["eval", "images", "--out", str(tmp_path), "--max-size", "64", "--images", "motorcycle_right",
+               "--codecs", "JPEG", "WebP", "ZVC69", "--levels", "1", "3", "5", "7", "8", "--quiet"])
+    assert rc == 0
+    data = json.loads((tmp_path / "images.json").read_text())
+    pairs = {(r["test"], r["anchor"]) for r in data["bd"]}
+    assert pairs == {("WebP", "JPEG"), ("ZVC69", "JPEG"), ("ZVC69", "WebP")}
+    zj = next(r for r in data["bd"] if r["test"] == "ZVC69" and r["anchor"] == "JPEG")
+    assert abs(zj["bd_rate"]) < 1.0  # the fake ZVC69 *is* JPEG, sampled at other qualities
+    assert data["zvc69_missing"] is None
+
+
+def test_eval_video_low_delay(tmp_path, capsys, no_adapter):
+    rc = main(["eval", "video", "--out", str(tmp_path), "--frames", "4", "--gop", "4", "--max-size", "96",
+               "--no-synthetic", "--codecs", "x264-medium", "x264-veryfast-zerolatency", "--quiet"])
+    assert rc == 0
+    data = json.loads((tmp_path / "video.json").read_text())
+    assert data["clips"] == [{"name": "bikes", "width": 96, "height": 40, "frames": 4}]
+    pts = data["results"]["bikes"]["x264-medium"]
+    assert len(pts) >= 4 and all(p["kbps"] > 0 and p["psnr_yuv"] > 20 for p in pts)
+    assert [(r["test"], r["anchor"]) for r in data["bd_mean"]] == [("x264-veryfast-zerolatency", "x264-medium")]
+    assert (tmp_path / "video_bikes_psnr.png").exists()
+
+
+def test_eval_video_rejects_bad_options(tmp_path, capsys):
+    assert main(["eval", "video", "--out", str(tmp_path), "--gop", "0"]) == 1
+    assert "--gop 0" in capsys.readouterr().err
