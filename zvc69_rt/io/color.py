@@ -137,15 +137,20 @@ def rgb_to_yuv420(rgb: np.ndarray, matrix: Matrix = "bt601", range: Range = "lim
     _, h, w = rgb.shape
     he, we = h + (h & 1), w + (w & 1)
     x = np.empty((3, he, we), np.float32)
-    # fmax/fmin (not clip) so NaN becomes 0 instead of an undefined uint8
-    np.fmax(rgb, np.float32(0.0), out=x[:, :h, :w], dtype=np.float32)
-    np.fmin(x[:, :h, :w], np.float32(1.0), out=x[:, :h, :w])
+    np.clip(rgb, np.float32(0.0), np.float32(1.0), out=x[:, :h, :w], dtype=np.float32)
     r, g, b = x[0, :h, :w], x[1, :h, :w], x[2, :h, :w]
 
-    yc = r * np.float32(ys * kr)
-    yc += g * np.float32(ys * kg)
-    yc += b * np.float32(ys * kb)
-    yc += np.float32(yoff + 0.5)
+    def luma() -> np.ndarray:
+        yc = r * np.float32(ys * kr)
+        yc += g * np.float32(ys * kg)
+        yc += b * np.float32(ys * kb)
+        yc += np.float32(yoff + 0.5)
+        return yc
+
+    yc = luma()
+    if np.isnan(yc).any():  # a NaN anywhere in the RGB reaches the luma; make it 0 (black)
+        np.nan_to_num(x, copy=False, nan=0.0)
+        yc = luma()
     y = yc.astype(np.uint8)  # values lie in [yoff + 0.5, yoff + ys + 0.5]: truncation rounds
 
     if h & 1:
