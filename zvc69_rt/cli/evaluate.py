@@ -188,6 +188,35 @@ def _clean(o):
 # ----------------------------------------------------------------------------- images
 
 
+def _per_image_bd(results: dict, names: list[str]) -> dict[str, list[dict]]:
+    """BD rows computed on each image's own curves (the mean curve can hide a bad image)."""
+    from zvc69_rt.eval.rd import RDPoint
+
+    out = {}
+    for name in names:
+        res = {}
+        for codec, pts in results.items():
+            res[codec] = [
+                RDPoint(codec=codec, quality=p.quality, bits=it["bits"], bpp=it["bpp"], psnr_rgb=it["psnr_rgb"],
+                        psnr_y=it["psnr_y"], ms_ssim=it["ms_ssim"])
+                for p in pts for it in p.items if it["image"] == name
+            ]
+        out[name] = _bd_rows(res, IMAGE_ANCHOR, "psnr_rgb", "bpp")
+    return out
+
+
+def _per_image_md(per_image: dict[str, list[dict]], names: list[str]) -> str:
+    if not names or not per_image[names[0]]:
+        return "(no pairs)\n"
+    head = "| test | anchor | " + " | ".join(names) + " |\n|---|---|" + "---:|" * len(names) + "\n"
+    lines = []
+    for i, r in enumerate(per_image[names[0]]):
+        vals = " | ".join(f"{_fmt(per_image[n][i]['bd_rate'])} %" for n in names)
+        lines.append(f"| {r['test']} | {r['anchor']} | {vals} |")
+    return head + "\n".join(lines) + "\n"
+
+
+
 def run_images(args) -> int:
     from zvc69_rt.errors import InputError
     from zvc69_rt.eval import datasets, plots, rd
@@ -218,6 +247,7 @@ def run_images(args) -> int:
         else:
             print(f"eval images: ZVC69 is missing: {zmsg}; evaluating reference codecs only", file=sys.stderr)
     rows = _bd_rows(results, IMAGE_ANCHOR, "psnr_rgb", "bpp")
+    per_image = _per_image_bd(results, [n for n, _ in images])
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -232,6 +262,8 @@ def run_images(args) -> int:
         + (f"ZVC69 missing: {zmsg}\n\n" if ZVC69 not in results and _wanted(args, ZVC69) else "")
         + "BD-rates (negative = fewer bits than the anchor at equal quality) on the mean curve over images:\n\n"
         + _md_table(rows, "PSNR-RGB")
+        + "\nBD-rate PSNR-RGB per image (same pairs):\n\n"
+        + _per_image_md(per_image, [n for n, _ in images])
         + "\nPoints (means over images):\n\n"
         + _points_table(results, "bpp", ["psnr_rgb", "psnr_y", "ms_ssim"])
     )
@@ -242,7 +274,7 @@ def run_images(args) -> int:
             "kind": "images", "command": cmd, "seconds": elapsed, "versions": _versions(),
             "images": [{"name": n, "width": a.shape[1], "height": a.shape[0]} for n, a in images],
             "zvc69_missing": zmsg if ZVC69 not in results else None,
-            "bd": rows, "results": {k: [p.to_dict() for p in v] for k, v in results.items()},
+            "bd": rows, "bd_per_image": per_image, "results": {k: [p.to_dict() for p in v] for k, v in results.items()},
         }),
     )
     print(_md_table(rows, "PSNR-RGB"))
