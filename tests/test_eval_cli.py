@@ -68,3 +68,5 @@ def test_eval_video_low_delay(tmp_path, capsys, no_adapter):
 def test_eval_video_rejects_bad_options(tmp_path, capsys):
     assert main(["eval", "video", "--out", str(tmp_path), "--gop", "0"]) == 1
     assert "--gop 0" in capsys.readouterr().err
+    assert main(["eval", "images", "--out", str(tmp_path), "--codecs", "JPEG", "jpeg2000"]) == 1
+    assert "jpeg2000" in capsys.readouterr().err

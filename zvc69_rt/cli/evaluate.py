@@ -91,6 +91,14 @@ def _zvc69(kind: str, args):
         return None, str(exc)
 
 
+def _check_codecs(args, known: list[str]) -> None:
+    from zvc69_rt.errors import InputError
+
+    unknown = sorted(set(args.codecs or []) - set(known))
+    if unknown:
+        raise InputError(f"--codecs: unknown {unknown}; choose from {known}")
+
+
 def _wanted(args, name: str) -> bool:
     return args.codecs is None or name in args.codecs
 
@@ -223,6 +231,7 @@ def run_images(args) -> int:
     from zvc69_rt.eval import reference_codecs as rc
 
     t_start = time.perf_counter()
+    _check_codecs(args, [*rc.IMAGE_CODECS, ZVC69])
     if args.max_size < 16:
         raise InputError(f"--max-size {args.max_size} is too small (>= 16)")
     images = datasets.eval_images(args.max_size, args.images)
@@ -291,6 +300,7 @@ def run_video(args) -> int:
     from zvc69_rt.eval import reference_codecs as rc
 
     t_start = time.perf_counter()
+    _check_codecs(args, [*rc.VIDEO_SETTINGS, ZVC69])
     if not 1 <= args.frames <= 10000:
         raise InputError(f"--frames {args.frames} outside 1..10000")
     if args.gop < 1:
