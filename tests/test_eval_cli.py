@@ -70,3 +70,20 @@ def test_eval_video_rejects_bad_options(tmp_path, capsys):
     assert "--gop 0" in capsys.readouterr().err
     assert main(["eval", "images", "--out", str(tmp_path), "--codecs", "JPEG", "jpeg2000"]) == 1
     assert "jpeg2000" in capsys.readouterr().err
+
+
+def test_unusable_default_bundle_counts_as_missing(tmp_path, capsys, monkeypatch):
+    from zvc69_rt.errors import InputError
+
+    def broken(model=None):
+        raise InputError("model bundle default: no manifest.json")
+
+    fake = types.ModuleType("zvc69_rt.eval.zvc69_adapter")
+    fake.image_codec = broken
+    monkeypatch.setitem(sys.modules, "zvc69_rt.eval.zvc69_adapter", fake)
+    args = ["eval", "images", "--out", str(tmp_path), "--max-size", "64", "--images", "motorcycle_right",
+            "--codecs", "JPEG", "ZVC69", "--quiet"]
+    assert main(args) == 0
+    assert "ZVC69 is missing: the default model bundle cannot be used" in capsys.readouterr().err
+    assert main([*args, "--model", str(tmp_path)]) == 1  # a bundle the user named must work
+    assert "no manifest.json" in capsys.readouterr().err

@@ -72,7 +72,7 @@ def _log(args):
 
 def _zvc69(kind: str, args):
     """The ZVC69 codec callable, or (None, reason) when it is not built/installed."""
-    from zvc69_rt.errors import InputError, NotAvailableError
+    from zvc69_rt.errors import InputError, NotAvailableError, ZVC69Error
 
     if args.no_zvc69:
         return None, "disabled with --no-zvc69"
@@ -89,6 +89,10 @@ def _zvc69(kind: str, args):
         return zvc69_adapter.video_codec(args.gop, args.bframes, model=args.model), ""
     except NotAvailableError as exc:
         return None, str(exc)
+    except ZVC69Error as exc:
+        if args.model:  # the user named a bundle: a broken one is an error, not "missing"
+            raise
+        return None, f"the default model bundle cannot be used ({exc})"
 
 
 def _check_codecs(args, known: list[str]) -> None:
