@@ -138,13 +138,18 @@ class _Calib:
 
 
 def _to_int8(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]]) -> None:
+    """Q/DQ INT8 for every conv except the first and last of each graph: the pixel-facing
+    layers are the accuracy-critical ones (measured: 0.77 dB PSNR drop with them in INT8)."""
+    import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
+    convs = [n.name for n in onnx.load(str(src)).graph.node if n.op_type == "Conv"]
     quantize_static(
         str(src), str(dst), _Calib(feeds), quant_format=QuantFormat.QDQ,
+        nodes_to_exclude=[convs[0], convs[-1]] if len(convs) > 2 else [],
         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
-        op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.MinMax,
-        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+        op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.Percentile,
+        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "CalibPercentile": 99.99},
     )
 
 
@@ -207,7 +212,7 @@ def _z_cdf_tables(model: IntraModel) -> dict[str, np.ndarray]:
     return {"z_cdf": table.cdf, "z_cdf_length": table.cdf_length, "z_offset": table.offset}
 
 
-def calibration_inputs(model: IntraModel, count: int = 8, size: int = 256, seed: int = 1):
+def calibration_inputs(model: IntraModel, count: int = 16, size: int = 256, seed: int = 1):
     from onnx_export.data import PatchSampler, training_images
 
     sampler = PatchSampler(training_images(verbose=False), size=size, seed=seed)
