@@ -1,0 +1,189 @@
+"""ZVC69 P-frame model (torch; training/export only): motion estimation, quarter-pel
+motion quantisation, bilinear motion compensation and a mean-scale residual coder.
+
+    ref, cur [B,3,H,W] in [0,1]
+        |  MotionNet (avg-pool 2, U-Net H/4..H/32)      -> flow [B,2,H/4,W/4], pixels
+        |  quantise: q = round(flow / step)              step = 1, 1/2, 1/4 px (FullPel..QuarterPel)
+        |  warp(ref, upsample4(q * step))                bilinear GridSample  -> pred
+        v
+    [cur - pred, pred] --ra (3x conv5 s2, GDN)--> y [B,64,H/8,W/8] * gain[q]
+        y --rha--> z [B,32,H/32,W/32] --round--> z_hat --rhs_mean--> mean, --rhs_scale--> log scale
+        sym = round(y - mean);  y_hat = sym + mean
+        x_hat = clamp(pred + rs(y_hat * inv_gain), 0, 1)  (3x sub-pixel up, IGDN)
+
+The residual scale branch (rhs_scale) is the same plain conv/ReLU/PixelShuffle head as
+the intra model, so zvc69_rt.models.scale_head.IntegerScaleHead runs it exactly.
+The motion rate model here (a zero-mean Gaussian on the horizontal/vertical DPCM of the
+vectors, one scale per component per frame) is the one the runtime codes with
+(zvc69_rt.codec.motion).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from onnx_export.entropy_models import FactorizedDensity, gaussian_likelihood
+from onnx_export.layers import GDN, SubpixelUp, conv3, conv_down
+from onnx_export.model import LAMBDAS, ScaleHead, round_ste
+
+#: Motion vector quantiser step (pixels) per precision code (MotionPrecision 0, 1, 2).
+MOTION_STEPS = (1.0, 0.5, 0.25)
+QUARTER_PEL = 2
+
+
+@dataclass(frozen=True)
+class InterConfig:
+    N: int = 48  # residual transform channels
+    M: int = 64  # residual latent channels (spec: Residual Latent 64)
+    Nz: int = 32  # residual hyperprior channels (spec: Residual Hyperprior 32)
+    F: int = 32  # motion network base width
+    levels: int = len(LAMBDAS)
+
+
+def warp(ref: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward bilinear warp: pred(p) = ref(p + flow(p)); flow [B,2,H,W] in pixels (dx, dy).
+
+    Exports to ONNX Range/GridSample (opset 16+), border padding, align_corners=False.
+    """
+    h, w = ref.shape[2], ref.shape[3]
+    xs = torch.arange(w, dtype=torch.float32).reshape(1, 1, -1)
+    ys = torch.arange(h, dtype=torch.float32).reshape(1, -1, 1)
+    wf = torch.as_tensor(w, dtype=torch.float32) if not torch.is_tensor(w) else w.float()
+    hf = torch.as_tensor(h, dtype=torch.float32) if not torch.is_tensor(h) else h.float()
+    gx = (2 * (xs + flow[:, 0]) + 1) / wf - 1
+    gy = (2 * (ys + flow[:, 1]) + 1) / hf - 1
+    grid = torch.stack((gx, gy), dim=-1)
+    return F.grid_sample(ref, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def upsample_motion(motion: torch.Tensor) -> torch.Tensor:
+    """H/4 motion (pixels of the full frame) -> per-pixel field, bilinear."""
+    return F.interpolate(motion, scale_factor=4, mode="bilinear", align_corners=False)
+
+
+def motion_dpcm(q: torch.Tensor) -> torch.Tensor:
+    """Integer vectors [B,2,h,w] -> differences coded by the runtime: left neighbour in
+    each row, upper neighbour in column 0, the top-left value itself."""
+    d = q.clone()
+    d[:, :, :, 1:] = q[:, :, :, 1:] - q[:, :, :, :-1]
+    d[:, :, 1:, 0] = q[:, :, 1:, 0] - q[:, :, :-1, 0]
+    return d
+
+
+class MotionNet(nn.Module):
+    """Encoder-decoder flow network on [ref, cur] at half resolution; flow at H/4 in pixels."""
+
+    FLOW_SCALE = 8.0
+
+    def __init__(self, f: int = 32):
+        super().__init__()
+        act = lambda: nn.LeakyReLU(0.1, inplace=True)  # noqa: E731
+        self.pool = nn.AvgPool2d(2)
+        self.e2 = nn.Sequential(nn.Conv2d(6, f, 5, stride=2, padding=2), act(), conv3(f, f), act())  # H/4
+        self.e3 = nn.Sequential(nn.Conv2d(f, f * 3 // 2, 3, stride=2, padding=1), act())  # H/8
+        self.e4 = nn.Sequential(nn.Conv2d(f * 3 // 2, f * 2, 3, stride=2, padding=1), act())  # H/16
+        self.e5 = nn.Sequential(nn.Conv2d(f * 2, f * 3, 3, stride=2, padding=1), act(), conv3(f * 3, f * 3), act())
+        self.u4 = nn.Sequential(SubpixelUp(f * 3, f * 2), act())
+        self.d4 = nn.Sequential(conv3(f * 4, f * 2), act())
+        self.u3 = nn.Sequential(SubpixelUp(f * 2, f * 3 // 2), act())
+        self.d3 = nn.Sequential(conv3(f * 3, f * 3 // 2), act())
+        self.u2 = nn.Sequential(SubpixelUp(f * 3 // 2, f), act())
+        self.d2 = nn.Sequential(conv3(f * 2, f), act(), conv3(f, 2))
+        nn.init.zeros_(self.d2[-1].weight)
+        nn.init.zeros_(self.d2[-1].bias)
+
+    def forward(self, ref: torch.Tensor, cur: torch.Tensor) -> torch.Tensor:
+        x = self.pool(torch.cat((ref, cur), 1) * 2 - 1)
+        e2 = self.e2(x)
+        e3 = self.e3(e2)
+        e4 = self.e4(e3)
+        e5 = self.e5(e4)
+        d4 = self.d4(torch.cat((self.u4(e5), e4), 1))
+        d3 = self.d3(torch.cat((self.u3(d4), e3), 1))
+        return self.d2(torch.cat((self.u2(d3), e2), 1)) * self.FLOW_SCALE
+
+
+def motion_rate_bits(q: torch.Tensor, noise: bool) -> torch.Tensor:
+    """Estimated bits per sample of integer motion q [B,2,h,w] under the runtime's model."""
+    d = motion_dpcm(q)
+    scale = d.detach().flatten(2).std(2).clamp_min(0.11)[:, :, None, None]
+    if noise:
+        d = d + torch.empty_like(d).uniform_(-0.5, 0.5)
+    return (-torch.log2(gaussian_likelihood(d, torch.zeros_like(d), scale))).flatten(1).sum(1)
+
+
+class InterModel(nn.Module):
+    def __init__(self, cfg: InterConfig = InterConfig()):
+        super().__init__()
+        self.cfg = cfg
+        N, M, Nz = cfg.N, cfg.M, cfg.Nz
+        self.motion = MotionNet(cfg.F)
+        self.ra = nn.Sequential(conv_down(6, N), GDN(N), conv_down(N, N), GDN(N), conv_down(N, M))
+        self.rs = nn.Sequential(
+            SubpixelUp(M, N), GDN(N, inverse=True), SubpixelUp(N, N), GDN(N, inverse=True), SubpixelUp(N, 3)
+        )
+        self.rha = nn.Sequential(
+            conv3(M, Nz), nn.LeakyReLU(inplace=True), conv_down(Nz, Nz), nn.LeakyReLU(inplace=True),
+            conv_down(Nz, Nz),
+        )
+        self.rhs_mean = nn.Sequential(
+            SubpixelUp(Nz, Nz), nn.LeakyReLU(inplace=True), SubpixelUp(Nz, Nz), nn.LeakyReLU(inplace=True),
+            conv3(Nz, M),
+        )
+        self.rhs_scale = ScaleHead(Nz, M)
+        self.z_density = FactorizedDensity(Nz)
+        mid = LAMBDAS[len(LAMBDAS) // 2]
+        init = torch.tensor([0.5 * math.log(lam / mid) for lam in LAMBDAS[: cfg.levels]])
+        self.log_gain = nn.Parameter(init[:, None].repeat(1, M))
+        self.log_inv_gain = nn.Parameter(-init[:, None].repeat(1, M))
+
+    # The export helpers of the intra model look for these names.
+    @property
+    def hs_scale(self) -> ScaleHead:
+        return self.rhs_scale
+
+    def gains(self, level: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
+        level = torch.as_tensor(level, dtype=torch.float32)
+        lo = torch.clamp(torch.floor(level), 0, self.cfg.levels - 1).long()
+        hi = torch.clamp(lo + 1, max=self.cfg.levels - 1)
+        t = (level - lo.float()).unsqueeze(-1)
+        g = self.log_gain[lo] * (1 - t) + self.log_gain[hi] * t
+        ig = self.log_inv_gain[lo] * (1 - t) + self.log_inv_gain[hi] * t
+        return torch.exp(g), torch.exp(ig)
+
+    def residual_analysis(self, cur: torch.Tensor, pred: torch.Tensor, gain: torch.Tensor):
+        y = self.ra(torch.cat((cur - pred, pred * 2 - 1), 1)) * gain
+        return y, self.rha(y)
+
+    def residual_synthesis(self, y_hat: torch.Tensor, inv_gain: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(pred + self.rs(y_hat * inv_gain) * 0.5, 0, 1)
+
+    def forward(self, ref: torch.Tensor, cur: torch.Tensor, level: torch.Tensor,
+                precision: int = QUARTER_PEL) -> dict[str, torch.Tensor]:
+        """Training forward; level is a LongTensor [B]. Straight-through rounding everywhere."""
+        step = MOTION_STEPS[precision]
+        flow4 = self.motion(ref, cur)
+        q = round_ste(flow4 / step)
+        pred = warp(ref, upsample_motion(q * step))
+        g, ig = self.gains(level.float())
+        y, z = self.residual_analysis(cur, pred, g[:, :, None, None])
+        z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
+        z_hat = round_ste(z)
+        mean = self.rhs_mean(z_hat)
+        scale = torch.exp(self.rhs_scale(z_hat))
+        y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        y_hat = round_ste(y - mean) + mean
+        x_hat = self.residual_synthesis(y_hat, ig[:, :, None, None], pred)
+        return {
+            "x_hat": x_hat,
+            "pred": pred,
+            "flow4": flow4,
+            "motion_bits": motion_rate_bits(q, noise=True),
+            "y_lik": gaussian_likelihood(y_noisy, mean, scale),
+            "z_lik": self.z_density.likelihood(z_noisy),
+        }

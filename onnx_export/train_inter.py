@@ -1,0 +1,216 @@
+"""Resumable CPU training of the ZVC69 P-frame model (motion + residual coder).
+
+    python -m onnx_export.train_inter --run runs/inter --hours 2      # start or resume
+    python -m onnx_export.train_inter --run runs/inter --plot         # loss curve PNG
+
+Loss per sample: lambda[level]*255^2*MSE(x_hat, cur) + (residual bits + motion bits)/pixels
++ a warm-up auxiliary term (prediction MSE, and end-point error where the flow is known)
+that fades from 1 to 0.1 over --aux-steps, so the motion network learns to predict
+before the residual coder learns to hide bad predictions.
+
+Checkpoints: RUN/last.pt (model + optimizer + sampler state, every few minutes and at
+exit), RUN/best.pt (best loss on a fixed validation batch drawn with another seed from
+the *training* sources: a progress monitor, not a held-out evaluation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from onnx_export.inter_model import InterConfig, InterModel
+from onnx_export.model import LAMBDAS
+
+
+def losses(out: dict, batch: dict, level: torch.Tensor, aux_weight: float) -> dict[str, torch.Tensor]:
+    cur = batch["cur"]
+    b, _, h, w = cur.shape
+    res_bits = (-torch.log2(out["y_lik"])).flatten(1).sum(1) + (-torch.log2(out["z_lik"])).flatten(1).sum(1)
+    bpp = res_bits / (h * w)
+    mbpp = out["motion_bits"] / (h * w)
+    mse = ((out["x_hat"] - cur) ** 2).flatten(1).mean(1)
+    pred_mse = ((out["pred"] - cur) ** 2).flatten(1).mean(1)
+    lam = torch.tensor(LAMBDAS, dtype=torch.float32)[level]
+    rd = lam * 255**2 * mse + bpp + mbpp
+    gt4 = F.avg_pool2d(batch["flow"], 4)
+    epe = torch.linalg.vector_norm(out["flow4"] - gt4, dim=1).flatten(1).mean(1)
+    has = batch["has_flow"].float()
+    epe_mean = (epe * has).sum() / has.sum().clamp_min(1)
+    aux = 0.01 * 255**2 * pred_mse.mean() + 0.05 * epe_mean
+    return {"loss": rd.mean() + aux_weight * aux, "rd": rd.mean(), "bpp": bpp.mean(), "mbpp": mbpp.mean(),
+            "mse": mse.mean(), "pred_mse": pred_mse.mean(), "epe": epe_mean}
+
+
+def _psnr(mse: torch.Tensor) -> float:
+    return float(-10 * torch.log10(mse.clamp_min(1e-10)))
+
+
+def save(path: Path, model, opt, step: int, best: float, sampler_state, cfg: InterConfig) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict() if opt else None, "step": step,
+                "best": best, "rng": sampler_state, "cfg": cfg.__dict__, "kind": "inter"}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> InterModel:
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    model = InterModel(InterConfig(**ck["cfg"]))
+    model.load_state_dict(ck["model"])
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def validate(model: InterModel, val: dict, levels=(0, 3, 7)) -> dict[str, float]:
+    model.eval()
+    res: dict[str, float] = {}
+    total = 0.0
+    for lv in levels:
+        level = torch.full((val["cur"].shape[0],), lv, dtype=torch.long)
+        torch.manual_seed(0)
+        out = model(val["ref"], val["cur"], level)
+        ls = losses(out, val, level, 0.0)
+        res[f"bpp_q{lv}"] = float(ls["bpp"] + ls["mbpp"])
+        res[f"psnr_q{lv}"] = _psnr(ls["mse"])
+        total += float(ls["rd"])
+    res["pred_psnr"] = _psnr(ls["pred_mse"])
+    res["epe"] = float(ls["epe"])
+    res["val_loss"] = total / len(levels)
+    model.train()
+    return res
+
+
+def plot(run: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    steps = np.array([int(r["step"]) for r in rows])
+    fig, ax = plt.subplots(1, 3, figsize=(14, 4))
+    for i, key in enumerate(("rd", "pred_psnr", "epe")):
+        v = np.array([float(r[key]) for r in rows])
+        k = min(20, len(v))
+        sm = np.convolve(v, np.ones(k) / k, mode="valid")
+        ax[i].plot(steps[len(steps) - len(sm):], sm)
+        ax[i].set_xlabel("step")
+        ax[i].set_ylabel(key + " (train, smoothed)")
+    fig.suptitle(f"ZVC69 P-frame training: {run}")
+    fig.tight_layout()
+    out = run / "loss_curve.png"
+    fig.savefig(out, dpi=110)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", type=Path, default=Path("runs/inter"))
+    ap.add_argument("--hours", type=float, default=1.0, help="wall-clock budget of this invocation")
+    ap.add_argument("--steps", type=int, default=0, help="stop at this total step count (0 = no limit)")
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--patch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--aux-steps", type=int, default=3000, help="auxiliary loss fades out over these steps")
+    ap.add_argument("--eval-every", type=int, default=500)
+    ap.add_argument("--ckpt-every-s", type=float, default=300)
+    ap.add_argument("--log-every", type=int, default=10)
+    ap.add_argument("--plot", action="store_true", help="only write RUN/loss_curve.png")
+    args = ap.parse_args(argv)
+    if args.plot:
+        print(plot(args.run))
+        return 0
+
+    from onnx_export.data import training_images
+    from onnx_export.motion_data import MotionBatchSampler, video_frames
+
+    torch.set_num_threads(args.threads)
+    args.run.mkdir(parents=True, exist_ok=True)
+    last = args.run / "last.pt"
+    cfg = InterConfig()
+    step, best, sampler_state = 0, float("inf"), None
+    ck = None
+    if last.exists():
+        ck = torch.load(last, weights_only=False)
+        cfg = InterConfig(**ck["cfg"])
+    model = InterModel(cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    if ck is not None:
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        for g in opt.param_groups:
+            g["lr"] = args.lr
+        step, best, sampler_state = ck["step"], ck["best"], ck["rng"]
+        print(f"resumed {last} at step {step} (best val loss {best:.4f})")
+
+    photos = training_images(verbose=True)
+    frames = video_frames()
+    print(f"video pairs from {len(frames)} Big Buck Bunny frames")
+    sampler = MotionBatchSampler(photos, frames, size=args.patch, seed=step)
+    if sampler_state is not None:
+        sampler.set_state(sampler_state)
+    torch.manual_seed(step)
+    val = MotionBatchSampler(photos, frames, size=args.patch, seed=10_007).sample(8)
+
+    log_new = not (args.run / "log.csv").exists()
+    logf = open(args.run / "log.csv", "a", newline="")
+    fields = ["step", "time", "loss", "rd", "bpp", "mbpp", "psnr", "pred_psnr", "epe", "val_loss", "val"]
+    log = csv.DictWriter(logf, fieldnames=fields)
+    if log_new:
+        log.writeheader()
+
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
+    t_end = time.time() + args.hours * 3600
+    t_ckpt = time.time()
+    while not stop["now"] and time.time() < t_end and (args.steps == 0 or step < args.steps):
+        batch = sampler.sample(args.batch)
+        level = torch.from_numpy(sampler.rng.integers(0, cfg.levels, size=args.batch))
+        aux_w = max(0.1, 1.0 - 0.9 * step / max(args.aux_steps, 1))
+        out = model(batch["ref"], batch["cur"], level)
+        ls = losses(out, batch, level, aux_w)
+        opt.zero_grad(set_to_none=True)
+        ls["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        ls = {k: v.detach() for k, v in ls.items()}
+        row = {"step": step, "time": round(time.time(), 1), "loss": round(float(ls["loss"]), 5),
+               "rd": round(float(ls["rd"]), 5), "bpp": round(float(ls["bpp"]), 4),
+               "mbpp": round(float(ls["mbpp"]), 4), "psnr": round(_psnr(ls["mse"]), 3),
+               "pred_psnr": round(_psnr(ls["pred_mse"]), 3), "epe": round(float(ls["epe"]), 3)}
+        if step % args.eval_every == 0:
+            ev = validate(model, val)
+            row["val_loss"] = round(ev["val_loss"], 5)
+            row["val"] = " ".join(f"{k}={v:.3f}" for k, v in ev.items())
+            print(f"step {step}: {row['val']}", flush=True)
+            if ev["val_loss"] < best:
+                best = ev["val_loss"]
+                save(args.run / "best.pt", model, None, step, best, None, cfg)
+        if step % args.log_every == 0 or "val" in row:
+            log.writerow(row)
+            logf.flush()
+        if time.time() - t_ckpt > args.ckpt_every_s:
+            save(last, model, opt, step, best, sampler.state(), cfg)
+            t_ckpt = time.time()
+    save(last, model, opt, step, best, sampler.state(), cfg)
+    if not (args.run / "best.pt").exists():
+        save(args.run / "best.pt", model, None, step, math.inf, None, cfg)
+    logf.close()
+    print(f"stopped at step {step}; checkpoint {last}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,167 @@
+"""Compressed motion of a P-frame: quantised vectors at H/4 <-> the spec's motion data.
+
+    motion header (5 B: precision u8, width u16, height u16; zvc69_rt.bitstream.motion_header)
+    scale_dx u8, scale_dy u8       Gaussian scale-table row for each component, or 255, 255 =
+                                   every vector is zero and no payload follows
+    [ZVCP payload]                 Gaussian rANS of the DPCM symbols, shape [2, height, width]
+
+Vectors are integers in units of the precision's step (1, 1/2 or 1/4 pixel of the padded
+frame), backward convention: pred(p) = ref(p + v(p)). DPCM: each vector minus its left
+neighbour, column 0 minus the one above, the top-left one as is; the decoder undoes it
+with integer cumulative sums, so nothing here depends on floating point. The two scale
+indexes are the encoder's choice (it picks the cheapest row per component); they are
+plain bytes, so CDF selection is trivially identical on every machine.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from zvc69_rt import entropy
+from zvc69_rt.bitstream.motion_header import SIZE as HEADER_SIZE
+from zvc69_rt.bitstream.motion_header import MotionHeader, MotionPrecision
+from zvc69_rt.errors import EntropyDecodeError, ZVC69FormatError
+
+#: Pixel step of one vector unit per precision.
+MOTION_STEPS = {MotionPrecision.FULL_PEL: 1.0, MotionPrecision.HALF_PEL: 0.5, MotionPrecision.QUARTER_PEL: 0.25}
+#: Largest displacement a vector may carry, in pixels (beyond it the warp only sees border).
+MAX_VECTOR_PX = 2048
+ZERO_FIELD = 255  # scale byte pair (255, 255): all vectors are zero, no payload
+ESCAPE_EXTRA_BITS = 3  # rough cost of an escape's byte count, for the encoder's estimate
+
+
+@dataclass
+class CodedMotion:
+    vectors: np.ndarray  # int32 [2, h, w], units of the precision's step
+    precision: MotionPrecision
+
+    @property
+    def step(self) -> float:
+        return MOTION_STEPS[self.precision]
+
+    def pixels(self) -> np.ndarray:
+        """Dequantised field in pixels, float32 [2, h, w] (exact: steps are powers of two)."""
+        return self.vectors.astype(np.float32) * np.float32(self.step)
+
+    @property
+    def is_zero(self) -> bool:
+        return not self.vectors.any()
+
+
+def quantize(flow: np.ndarray, precision: MotionPrecision | int = MotionPrecision.QUARTER_PEL) -> CodedMotion:
+    """Float flow [2, h, w] in pixels -> integer vectors (round half to even, clamped)."""
+    p = MotionPrecision(precision)
+    step = MOTION_STEPS[p]
+    lim = int(MAX_VECTOR_PX / step)
+    q = np.clip(np.rint(np.nan_to_num(flow.astype(np.float64) / step)), -lim, lim).astype(np.int32)
+    return CodedMotion(q, p)
+
+
+def dpcm(v: np.ndarray) -> np.ndarray:
+    d = v.astype(np.int64)
+    out = d.copy()
+    out[:, :, 1:] = d[:, :, 1:] - d[:, :, :-1]
+    out[:, 1:, 0] = d[:, 1:, 0] - d[:, :-1, 0]
+    return out
+
+
+def inverse_dpcm(d: np.ndarray) -> np.ndarray:
+    out = d.astype(np.int64).copy()
+    out[:, :, 0] = np.cumsum(out[:, :, 0], axis=1)
+    return np.cumsum(out, axis=2)
+
+
+def estimate_bits(symbols: np.ndarray, row: int) -> float:
+    """Approximate rANS cost of integer symbols with Gaussian table row `row`."""
+    t = entropy.gaussian_table()
+    n = int(t.cdf_length[row])
+    off = int(t.offset[row])
+    freq = np.diff(t.cdf[row, : n + 1]).astype(np.float64)
+    vals, counts = np.unique(symbols, return_counts=True)
+    k = vals - off
+    inside = (k >= 0) & (k < n - 1)
+    bits = -np.log2(freq[k[inside]] / float(1 << entropy.PRECISION))
+    total = float((bits * counts[inside]).sum())
+    if (~inside).any():
+        esc = -math.log2(freq[n - 1] / float(1 << entropy.PRECISION))
+        nbytes = np.ceil(np.log2(np.abs(vals[~inside]).astype(np.float64) * 2 + 2) / 8)
+        total += float(((esc + ESCAPE_EXTRA_BITS + 8 * nbytes) * counts[~inside]).sum())
+    return total
+
+
+def choose_row(symbols: np.ndarray) -> tuple[int, float]:
+    """Cheapest Gaussian table row for one component's DPCM symbols: (row, estimated bits)."""
+    std = float(np.sqrt(np.mean(symbols.astype(np.float64) ** 2)))
+    centre = int(np.searchsorted(entropy.SCALE_TABLE, max(std, entropy.SCALE_BOUND)))
+    best = (0, math.inf)
+    for row in range(max(0, centre - 6), min(entropy.NUM_SCALES, centre + 3)):
+        b = estimate_bits(symbols, row)
+        if b < best[1]:
+            best = (row, b)
+    return best
+
+
+def estimate_motion_bits(motion: CodedMotion) -> float:
+    """Bits the motion data would take (header and scale bytes included), without coding it."""
+    if motion.is_zero:
+        return 8.0 * (HEADER_SIZE + 2)
+    d = dpcm(motion.vectors)
+    return 8.0 * (HEADER_SIZE + 2 + 8 + 16) + choose_row(d[0])[1] + choose_row(d[1])[1]
+
+
+def encode_motion(motion: CodedMotion, num_slices: int | None = None) -> bytes:
+    """Motion data bytes (header, scale bytes, payload) for vectors [2, h, w]."""
+    _, h, w = motion.vectors.shape
+    header = MotionHeader(precision=int(motion.precision), width=w, height=h).pack()
+    if motion.is_zero:
+        return header + bytes((ZERO_FIELD, ZERO_FIELD))
+    d = dpcm(motion.vectors)
+    rows = (choose_row(d[0])[0], choose_row(d[1])[0])
+    index = np.empty(d.shape, dtype=np.uint8)
+    index[0], index[1] = rows
+    return header + bytes(rows) + entropy.encode_gaussian(d.astype(np.int32), index, num_slices=num_slices)
+
+
+def decode_motion(buf: bytes | memoryview, offset: int, expect_hw: tuple[int, int],
+                  where: str = "P-frame") -> tuple[CodedMotion, int]:
+    """Parse motion data at buf[offset:]; returns (motion, bytes consumed).
+
+    expect_hw is the motion grid the frame's latent size implies; a header saying
+    otherwise is a format error (the payload would not fit the frame)."""
+    view = memoryview(buf)
+    head = MotionHeader.unpack(view, offset, where=f"{where}: motion header")
+    if (head.height, head.width) != tuple(expect_hw):
+        raise ZVC69FormatError(
+            f"{where}: motion header says {head.width}x{head.height} vectors, the frame needs "
+            f"{expect_hw[1]}x{expect_hw[0]}"
+        )
+    pos = offset + HEADER_SIZE
+    if len(view) - pos < 2:
+        raise ZVC69FormatError(f"{where}: motion scale bytes truncated")
+    sx, sy = view[pos], view[pos + 1]
+    pos += 2
+    precision = MotionPrecision(head.precision)
+    shape = (2, head.height, head.width)
+    if (sx, sy) == (ZERO_FIELD, ZERO_FIELD):
+        return CodedMotion(np.zeros(shape, np.int32), precision), pos - offset
+    for name, s in (("scale_dx", sx), ("scale_dy", sy)):
+        if s >= entropy.NUM_SCALES:
+            raise ZVC69FormatError(f"{where}: motion {name} {s} is not a scale row (0..63) nor the 255 pair")
+    try:
+        size = entropy.payload_size(view, pos)
+    except EntropyDecodeError as exc:
+        raise EntropyDecodeError(f"{where}: motion payload: {exc}") from exc
+    index = np.empty(shape, dtype=np.uint8)
+    index[0], index[1] = sx, sy
+    try:
+        d = entropy.decode_gaussian(view[pos : pos + size], index)
+    except EntropyDecodeError as exc:
+        raise EntropyDecodeError(f"{where}: motion payload: {exc}") from exc
+    v = inverse_dpcm(d)
+    lim = int(MAX_VECTOR_PX / MOTION_STEPS[precision])
+    if np.abs(v).max() > lim:
+        raise ZVC69FormatError(f"{where}: a motion vector exceeds {MAX_VECTOR_PX} pixels (corrupt motion data)")
+    return CodedMotion(v.astype(np.int32), precision), pos + size - offset
