@@ -6,7 +6,8 @@
 Graphs (fp32, and fp16 with FP32 I/O; dynamic batch/height/width; H, W multiples of 64):
     motion_estimation.*.onnx         ref, cur [1,3,H,W]            -> flow [1,2,H/4,W/4] (pixels)
     motion_compensation.*.onnx       ref [1,3,H,W], motion [1,2,H/4,W/4] -> pred [1,3,H,W]
-                                     (bilinear upsampling + GridSample, opset 17)
+                                     (bilinear upsampling + GridSample, opset 17; FP32 only:
+                                     the manifest's fp16 entry names the fp32 file)
     residual_analysis.*.onnx         cur, pred [1,3,H,W], gain [1,64,1,1] -> y [1,64,H/8,W/8], z [1,32,H/32,W/32]
     residual_hyper_synthesis.*.onnx  z_hat [1,32,h,w] -> mean [1,64,4h,4w]
     residual_synthesis.*.onnx        y_hat [1,64,h,w], inv_gain [1,64,1,1], pred [1,3,8h,8w] -> x_hat (clamped)
@@ -133,7 +134,9 @@ def export_graphs(model: InterModel, out: Path, precisions=("fp32",)) -> dict[st
         fp32 = out / f"{name}.fp32.onnx"
         _export(mod, args, fp32, ins, outs, axes)
         files[name] = {"fp32": fp32.name}
-        if "fp16" in precisions:
+        if "fp16" in precisions and name == "motion_compensation":
+            files[name]["fp16"] = fp32.name  # no weights; sampling coordinates need FP32 at 1080p+
+        elif "fp16" in precisions:
             _to_fp16_inter(fp32, out / f"{name}.fp16.onnx")
             files[name]["fp16"] = f"{name}.fp16.onnx"
     return files

@@ -1,0 +1,220 @@
+"""P-frame coding: motion-compensated prediction from the decoded reference + a coded
+(or skipped) residual. Layout of the frame data: docs/INTER.md.
+
+    encoder:  analyse(cur, ref, quality)  backend: motion_estimation -> quantise ->
+                  motion_compensation -> residual_analysis -> z_hat -> residual_hyper_synthesis
+              code(analysis)              CPU: motion data, integer scale head, rANS; backend:
+                                          residual_synthesis; skip decision -> (data, recon)
+    decoder:  parse(data, latent_hw)      CPU: motion + residual payloads; backend: mean
+              synthesise(parsed, ref, q)  backend: motion_compensation, residual_synthesis
+
+Closed loop: ``ref`` is always the decoder's reconstruction of the reference (float32
+[3, H, W] in [0, 1], padded), and code() returns the reconstruction by running exactly
+the graphs and inputs the decoder will run, so both sides stay bit-identical on the same
+backend. An all-zero motion field predicts with the reference itself (no warp graph), a
+skipped residual reconstructs the prediction unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from zvc69_rt import entropy
+from zvc69_rt.bitstream.motion_header import MotionPrecision
+from zvc69_rt.codec.motion import CodedMotion, decode_motion, encode_motion, estimate_motion_bits, quantize
+from zvc69_rt.errors import EntropyDecodeError, InputError, ZVC69FormatError
+from zvc69_rt.models.bundle import ModelBundle
+from zvc69_rt.models.scale_head import IntegerScaleHead
+
+PREFIX = "p_"
+ENCODER_GRAPHS = ("motion_estimation", "motion_compensation", "residual_analysis", "residual_hyper_synthesis",
+                  "residual_synthesis")
+DECODER_GRAPHS = ("motion_compensation", "residual_hyper_synthesis", "residual_synthesis")
+RESIDUAL_SKIPPED, RESIDUAL_CODED = 0, 1
+#: Mean squared prediction error (RGB in [0,1]) below which the residual is not even analysed.
+SKIP_MSE = (0.25 / 255) ** 2
+
+
+def should_skip_residual(residual: np.ndarray, threshold: float = SKIP_MSE) -> bool:
+    """The spec's fast skip test: the prediction is already (nearly) the frame."""
+    return float(np.mean(np.square(residual, dtype=np.float64))) < threshold
+
+
+@dataclass
+class PFrameAnalysis:
+    """Encoder state between analyse() (backend) and code() (CPU + residual synthesis)."""
+
+    cur: np.ndarray  # float32 [3, H, W]
+    motion: CodedMotion
+    pred: np.ndarray  # float32 [3, H, W], exactly what the decoder will predict
+    quality: int
+    y: np.ndarray | None = None  # float32 [M, H/8, W/8] (gained), None: residual skipped early
+    z_hat: np.ndarray | None = None  # int32 [Nz, H/32, W/32]
+    mean: np.ndarray | None = None  # float32 [M, H/8, W/8]
+
+
+@dataclass
+class ParsedPFrame:
+    motion: CodedMotion
+    residual_coded: bool
+    symbols: np.ndarray | None = None
+    mean: np.ndarray | None = None
+
+
+class PFrameCodec:
+    def __init__(self, bundle: ModelBundle, runners: dict, num_slices: int | None = None):
+        if "inter" not in bundle.manifest:
+            raise InputError(f"model bundle {bundle.folder} has no P-frame (inter) graphs")
+        self.bundle = bundle
+        self.runners = runners
+        sec = bundle.manifest["inter"]
+        self.M = int(sec["latent_channels"])
+        self.Nz = int(sec["hyperprior_channels"])
+        self.levels = int(sec["levels"])
+        t = {k[len(PREFIX):]: v for k, v in bundle.tables.items() if k.startswith(PREFIX)}
+        self.gains = t["gains"].astype(np.float64)
+        self.inv_gains = t["inv_gains"].astype(np.float64)
+        self.lambdas = t["lambdas"].astype(np.float64)
+        self.z_table = entropy.CdfTable(cdf=t["z_cdf"], cdf_length=t["z_cdf_length"], offset=t["z_offset"])
+        self.scale_head = IntegerScaleHead.from_tables(t)
+        self.num_slices = num_slices
+
+    def _run(self, graph: str, **inputs: np.ndarray) -> dict[str, np.ndarray]:
+        runner = self.runners.get(graph)
+        if runner is None:
+            raise InputError(f"P-frame codec was built without the {graph} graph (encoder side needs it)")
+        return runner.run(inputs)
+
+    # -- quality -------------------------------------------------------------------
+    def _interp(self, table: np.ndarray, quality: int) -> np.ndarray:
+        pos = quality / 100 * (self.levels - 1)
+        lo = int(np.floor(pos))
+        hi = min(lo + 1, self.levels - 1)
+        t = pos - lo
+        return np.exp(np.log(table[lo]) * (1 - t) + np.log(table[hi]) * t)
+
+    def gain_vectors(self, quality: int) -> tuple[np.ndarray, np.ndarray]:
+        g = self._interp(self.gains, quality).astype(np.float32).reshape(1, -1, 1, 1)
+        ig = self._interp(self.inv_gains, quality).astype(np.float32).reshape(1, -1, 1, 1)
+        return g, ig
+
+    def lagrangian(self, quality: int) -> float:
+        """lambda*255^2 of the training loss (per-pixel MSE vs bits per pixel) at this quality."""
+        return float(self._interp(self.lambdas, quality)) * 255**2
+
+    # -- shared prediction ---------------------------------------------------------
+    def predict(self, ref: np.ndarray, motion: CodedMotion) -> np.ndarray:
+        """Motion-compensated prediction, identical in encoder and decoder."""
+        if motion.is_zero:
+            return ref.astype(np.float32, copy=True)
+        return self._run("motion_compensation", ref=ref[None].astype(np.float32, copy=False),
+                         motion=motion.pixels()[None])["pred"][0]
+
+    # -- encoder -------------------------------------------------------------------
+    def analyse(self, cur: np.ndarray, ref: np.ndarray, quality: int,
+                precision: MotionPrecision | int = MotionPrecision.QUARTER_PEL) -> PFrameAnalysis:
+        """Backend half: cur, ref float32 [3, H, W] (H, W multiples of 64; ref = decoded)."""
+        if cur.shape != ref.shape or cur.ndim != 3 or cur.shape[0] != 3:
+            raise InputError(f"P-frame: cur {cur.shape} and ref {ref.shape} must both be [3, H, W]")
+        if cur.shape[1] % 64 or cur.shape[2] % 64:
+            raise InputError(f"P-frame: {cur.shape[2]}x{cur.shape[1]} is not padded to a multiple of 64")
+        cur = cur.astype(np.float32, copy=False)
+        lam = self.lagrangian(quality)
+        pixels = cur.shape[1] * cur.shape[2]
+        flow = self._run("motion_estimation", ref=ref[None].astype(np.float32, copy=False), cur=cur[None])["flow"][0]
+        motion = quantize(flow, precision)
+        zero = quantize(np.zeros_like(flow), precision)
+        best = None
+        for cand in ((motion, zero) if not motion.is_zero else (zero,)):
+            pred = self.predict(ref, cand)
+            cost = lam * float(np.mean(np.square(cur - pred, dtype=np.float64))) \
+                + estimate_motion_bits(cand) / pixels
+            if best is None or cost < best[0]:
+                best = (cost, cand, pred)
+        _, motion, pred = best
+        out = PFrameAnalysis(cur=cur, motion=motion, pred=pred, quality=quality)
+        if should_skip_residual(cur - pred):
+            return out
+        gain, _ = self.gain_vectors(quality)
+        r = self._run("residual_analysis", cur=cur[None], pred=pred[None], gain=gain)
+        out.y = r["y"][0]
+        out.z_hat = np.rint(r["z"][0]).astype(np.int32)
+        out.mean = self._run("residual_hyper_synthesis", z_hat=out.z_hat[None].astype(np.float32))["mean"][0]
+        return out
+
+    def code(self, a: PFrameAnalysis) -> tuple[bytes, np.ndarray]:
+        """Entropy code; decide skip by rate-distortion. Returns (frame data, reconstruction)."""
+        motion_data = encode_motion(a.motion, self.num_slices)
+        skip = motion_data + bytes((RESIDUAL_SKIPPED,))
+        if a.y is None:
+            return skip, a.pred
+        symbols = np.rint(a.y - a.mean).astype(np.int32)
+        index = self.scale_head(a.z_hat)
+        zdata = entropy.encode_factorized(a.z_hat, self.z_table, num_slices=self.num_slices)
+        ydata = entropy.encode_gaussian(symbols, index, num_slices=self.num_slices)
+        recon = self._synthesise_residual(symbols, a.mean, a.pred, a.quality)
+        lam = self.lagrangian(a.quality)
+        pixels = a.cur.shape[1] * a.cur.shape[2]
+        j_skip = lam * float(np.mean(np.square(a.cur - a.pred, dtype=np.float64)))
+        j_code = lam * float(np.mean(np.square(a.cur - recon, dtype=np.float64))) \
+            + 8 * (len(zdata) + len(ydata)) / pixels
+        if j_skip <= j_code:
+            return skip, a.pred
+        return motion_data + bytes((RESIDUAL_CODED,)) + zdata + ydata, recon
+
+    # -- decoder -------------------------------------------------------------------
+    def parse(self, data: bytes | memoryview, latent_hw: tuple[int, int], where: str = "P-frame") -> ParsedPFrame:
+        """Entropy-decode frame data. latent_hw is the frame header's (H/16, W/16)."""
+        lh, lw = latent_hw
+        if lh <= 0 or lw <= 0 or lh % 2 or lw % 2:
+            raise ZVC69FormatError(f"{where}: latent {lh}x{lw} is not a positive multiple of 2")
+        view = memoryview(data)
+        motion, pos = decode_motion(view, 0, (lh * 4, lw * 4), where)
+        if pos >= len(view):
+            raise ZVC69FormatError(f"{where}: residual flag missing after {pos} bytes of motion data")
+        flag = view[pos]
+        pos += 1
+        if flag == RESIDUAL_SKIPPED:
+            if pos != len(view):
+                raise ZVC69FormatError(f"{where}: {len(view) - pos} stray bytes after a skipped residual")
+            return ParsedPFrame(motion, False)
+        if flag != RESIDUAL_CODED:
+            raise ZVC69FormatError(f"{where}: residual flag {flag} is neither 0 (skipped) nor 1 (coded)")
+        try:
+            zlen = entropy.payload_size(view, pos)
+            z_hat = entropy.decode_factorized(view[pos : pos + zlen], self.z_table, (self.Nz, lh // 2, lw // 2))
+            pos += zlen
+            ylen = entropy.payload_size(view, pos)
+        except EntropyDecodeError as exc:
+            raise EntropyDecodeError(f"{where}: residual payload: {exc}") from exc
+        if pos + ylen != len(view):
+            raise EntropyDecodeError(f"{where}: data is {len(view)} bytes but its payloads account for {pos + ylen}")
+        index = self.scale_head(z_hat)
+        try:
+            symbols = entropy.decode_gaussian(view[pos:], index)
+        except EntropyDecodeError as exc:
+            raise EntropyDecodeError(f"{where}: residual payload: {exc}") from exc
+        mean = self._run("residual_hyper_synthesis", z_hat=z_hat[None].astype(np.float32))["mean"][0]
+        return ParsedPFrame(motion, True, symbols, mean)
+
+    def synthesise(self, parsed: ParsedPFrame, ref: np.ndarray, quality: int) -> np.ndarray:
+        """Reconstruction float32 [3, H, W] from the decoded reference."""
+        _, h, w = parsed.motion.vectors.shape
+        if ref.shape != (3, h * 4, w * 4):
+            raise InputError(f"P-frame: reference is {list(ref.shape)}, the frame is [3, {h * 4}, {w * 4}]")
+        pred = self.predict(ref, parsed.motion)
+        if not parsed.residual_coded:
+            return pred
+        return self._synthesise_residual(parsed.symbols, parsed.mean, pred, quality)
+
+    def decompress(self, data: bytes | memoryview, ref: np.ndarray, latent_hw: tuple[int, int],
+                   quality: int) -> np.ndarray:
+        return self.synthesise(self.parse(data, latent_hw), ref, quality)
+
+    def _synthesise_residual(self, symbols: np.ndarray, mean: np.ndarray, pred: np.ndarray,
+                             quality: int) -> np.ndarray:
+        _, inv_gain = self.gain_vectors(quality)
+        y_hat = (symbols.astype(np.float32) + mean)[None]
+        return self._run("residual_synthesis", y_hat=y_hat, inv_gain=inv_gain, pred=pred[None])["x_hat"][0]
