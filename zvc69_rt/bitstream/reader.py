@@ -52,7 +52,10 @@ class StreamReader:
 
     def __init__(self, source: str | os.PathLike | BinaryIO):
         self._owned = isinstance(source, (str, os.PathLike))
-        self._f: BinaryIO = open(source, "rb") if self._owned else source  # noqa: SIM115
+        try:
+            self._f: BinaryIO = open(source, "rb") if self._owned else source  # noqa: SIM115
+        except OSError as exc:
+            raise InputError(f"{os.fspath(source)}: cannot open ({exc.strerror})") from exc
         try:
             self._src = ByteSource(self._f)
             self.header = FileHeader.unpack(self._src.read_exact(HEADER_SIZE, "file header"))
