@@ -45,7 +45,7 @@ def losses(out: dict, batch: dict, level: torch.Tensor, aux_weight: float) -> di
     epe = torch.linalg.vector_norm(out["flow4"] - gt4, dim=1).flatten(1).mean(1)
     has = batch["has_flow"].float()
     epe_mean = (epe * has).sum() / has.sum().clamp_min(1)
-    aux = 0.01 * 255**2 * pred_mse.mean() + 0.05 * epe_mean
+    aux = 0.01 * 255**2 * pred_mse.mean() + 0.5 * epe_mean
     return {"loss": rd.mean() + aux_weight * aux, "rd": rd.mean(), "bpp": bpp.mean(), "mbpp": mbpp.mean(),
             "mse": mse.mean(), "pred_mse": pred_mse.mean(), "epe": epe_mean}
 

@@ -64,7 +64,11 @@ class ParsedPFrame:
 
 
 class PFrameCodec:
-    def __init__(self, bundle: ModelBundle, runners: dict, num_slices: int | None = None):
+    def __init__(self, bundle: ModelBundle, runners: dict, num_slices: int | None = None, skip: str = "auto"):
+        """skip: "auto" (rate-distortion decision), "never" (code every residual the fast
+        test does not find zero), "always" (prediction only: cheapest, lowest quality)."""
+        if skip not in ("auto", "never", "always"):
+            raise InputError(f"skip must be auto, never or always, got {skip!r}")
         if "inter" not in bundle.manifest:
             raise InputError(f"model bundle {bundle.folder} has no P-frame (inter) graphs")
         self.bundle = bundle
@@ -80,6 +84,7 @@ class PFrameCodec:
         self.z_table = entropy.CdfTable(cdf=t["z_cdf"], cdf_length=t["z_cdf_length"], offset=t["z_offset"])
         self.scale_head = IntegerScaleHead.from_tables(t)
         self.num_slices = num_slices
+        self.skip = skip
 
     def _run(self, graph: str, **inputs: np.ndarray) -> dict[str, np.ndarray]:
         runner = self.runners.get(graph)
@@ -135,7 +140,7 @@ class PFrameCodec:
                 best = (cost, cand, pred)
         _, motion, pred = best
         out = PFrameAnalysis(cur=cur, motion=motion, pred=pred, quality=quality)
-        if should_skip_residual(cur - pred):
+        if self.skip == "always" or should_skip_residual(cur - pred):
             return out
         gain, _ = self.gain_vectors(quality)
         r = self._run("residual_analysis", cur=cur[None], pred=pred[None], gain=gain)
@@ -160,7 +165,7 @@ class PFrameCodec:
         j_skip = lam * float(np.mean(np.square(a.cur - a.pred, dtype=np.float64)))
         j_code = lam * float(np.mean(np.square(a.cur - recon, dtype=np.float64))) \
             + 8 * (len(zdata) + len(ydata)) / pixels
-        if j_skip <= j_code:
+        if self.skip == "auto" and j_skip <= j_code:
             return skip, a.pred
         return motion_data + bytes((RESIDUAL_CODED,)) + zdata + ydata, recon
 

@@ -1,0 +1,228 @@
+"""P-frames end to end with a tiny randomly initialised model exported to ONNX (ORT CPU):
+graph shapes, round trips, closed-loop encoder/decoder match, skip cost, malformed data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from onnx_export.export_inter import export_inter_bundle  # noqa: E402
+from onnx_export.inter_model import InterConfig, InterModel, upsample_motion, warp  # noqa: E402
+from zvc69_rt.backends.onnxruntime import OnnxRuntimeBackend  # noqa: E402
+from zvc69_rt.codec.inter import DECODER_GRAPHS, ENCODER_GRAPHS, PFrameCodec  # noqa: E402
+from zvc69_rt.codec.motion import CodedMotion  # noqa: E402
+from zvc69_rt.errors import EntropyDecodeError, InputError, ZVC69FormatError  # noqa: E402
+from zvc69_rt.models.bundle import ModelBundle, write_manifest  # noqa: E402
+
+H, W = 128, 192
+SHIFT = 2.0  # pixels per frame the test scene pans by
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    model = InterModel(InterConfig(N=16, F=8))
+    with torch.no_grad():  # make the flow net answer the scene's true motion everywhere
+        last = model.motion.d2[-1]
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([SHIFT, 0.0]) / model.motion.FLOW_SCALE)
+    model.eval()
+    out = tmp_path_factory.mktemp("inter_bundle")
+    ref, cur = torch.rand(2, 3, 128, 128), torch.rand(2, 3, 128, 128)
+    export_inter_bundle(model, out, ("fp32",), calib=(ref, cur), note="test")
+    return out
+
+
+@pytest.fixture(scope="module")
+def bundle(bundle_dir):
+    return ModelBundle.load(bundle_dir)
+
+
+@pytest.fixture(scope="module")
+def runners(bundle):
+    be = OnnxRuntimeBackend(threads=1)
+    return {g: be.load(bundle.graph_path(g)) for g in ENCODER_GRAPHS}
+
+
+def _scene(n, seed=0):
+    """A panning textured canvas: frame i is the crop SHIFT*i pixels to the right."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:H, 0 : W + 64].astype(np.float32)
+    base = np.stack([np.sin(xx / 7 + c) * np.cos(yy / 11 - c) for c in range(3)]) * 0.3 + 0.5
+    canvas = np.clip(base + rng.normal(0, 0.03, base.shape), 0, 1).astype(np.float32)
+    return [np.ascontiguousarray(canvas[:, :, int(SHIFT * i) : int(SHIFT * i) + W]) for i in range(n)]
+
+
+def _flag_pos(data):
+    """Offset of the residual flag: after the 7 motion bytes and the motion payload."""
+    from zvc69_rt.entropy import payload_size
+
+    return 7 + payload_size(memoryview(data), 7)
+
+
+def _with_flag(data, value):
+    pos = _flag_pos(data)
+    return data[:pos] + bytes([value]) + data[pos + 1 :]
+
+
+def _psnr(a, b):
+    return -10 * np.log10(np.mean((a.astype(np.float64) - b) ** 2))
+
+
+def test_graph_shapes_and_warp_matches_torch(bundle, runners):
+    x = np.random.default_rng(1).random((1, 3, H, W), dtype=np.float32)
+    flow = runners["motion_estimation"].run({"ref": x, "cur": x})["flow"]
+    assert flow.shape == (1, 2, H // 4, W // 4)
+    np.testing.assert_allclose(flow[0, 0], SHIFT, atol=1e-5)
+    motion = np.random.default_rng(2).normal(0, 3, (1, 2, H // 4, W // 4)).astype(np.float32)
+    pred = runners["motion_compensation"].run({"ref": x, "motion": motion})["pred"]
+    expect = warp(torch.from_numpy(x), upsample_motion(torch.from_numpy(motion))).numpy()
+    np.testing.assert_allclose(pred, expect, atol=1e-4)  # coordinate rounding
+    gain = np.ones((1, 64, 1, 1), np.float32)
+    r = runners["residual_analysis"].run({"cur": x, "pred": pred, "gain": gain})
+    assert r["y"].shape == (1, 64, H // 8, W // 8) and r["z"].shape == (1, 32, H // 32, W // 32)
+    mean = runners["residual_hyper_synthesis"].run({"z_hat": np.round(r["z"])})["mean"]
+    assert mean.shape == r["y"].shape
+    xh = runners["residual_synthesis"].run({"y_hat": mean, "inv_gain": gain, "pred": pred})["x_hat"]
+    assert xh.shape == (1, 3, H, W) and xh.min() >= 0 and xh.max() <= 1
+    assert set(DECODER_GRAPHS) <= set(bundle.manifest["graphs"])
+    assert bundle.manifest["inter"]["latent_channels"] == 64 and bundle.manifest["inter"]["hyperprior_channels"] == 32
+
+
+@pytest.mark.parametrize("skip", ["never", "auto"])
+def test_closed_loop_encoder_decoder_match(bundle, runners, skip):
+    frames = _scene(6)
+    enc = PFrameCodec(bundle, runners, skip=skip)
+    dec = PFrameCodec(bundle, {g: runners[g] for g in DECODER_GRAPHS})
+    enc_ref = dec_ref = frames[0]
+    for i in range(1, len(frames)):
+        a = enc.analyse(frames[i], enc_ref, quality=60)
+        data, recon = enc.code(a)
+        out = dec.decompress(data, dec_ref, (H // 16, W // 16), 60)
+        assert np.array_equal(recon, out), f"frame {i}: encoder and decoder reconstructions differ"
+        assert not a.motion.is_zero and np.all(a.motion.vectors[0] == SHIFT * 4)  # quarter-pel units
+        # the prediction is the decoded reference moved by exactly SHIFT pixels (away from the border)
+        s = int(SHIFT)
+        np.testing.assert_allclose(a.pred[:, :, : W - 8], enc_ref[:, :, s : W - 8 + s], atol=1e-4)
+        if i == 1:  # from a clean reference the warp predicts far better than the reference itself
+            assert _psnr(a.pred[:, :, : W - 8], frames[i][:, :, : W - 8]) > _psnr(frames[0], frames[1]) + 10
+        flag = data[_flag_pos(data)]
+        assert flag == 1 if skip == "never" else flag in (0, 1)
+        enc_ref, dec_ref = recon, out
+
+
+def test_residual_flag_and_layout(bundle, runners):
+    frames = _scene(2)
+    codec = PFrameCodec(bundle, runners, skip="never")
+    data, _ = codec.code(codec.analyse(frames[1], frames[0], 80))
+    parsed = codec.parse(data, (H // 16, W // 16))
+    assert parsed.residual_coded and parsed.symbols.shape == (64, H // 8, W // 8)
+    motion_len = data.index(b"ZVCP", 7)  # motion payload follows header + 2 scale bytes
+    assert motion_len == 7 and data[:5] == bytes([2]) + (W // 4).to_bytes(2, "little") + (H // 4).to_bytes(2, "little")
+    codec_skip = PFrameCodec(bundle, runners, skip="always")
+    sdata, srecon = codec_skip.code(codec_skip.analyse(frames[1], frames[0], 80))
+    assert sdata[-1] == 0 and data.startswith(sdata[:-1])  # same motion data, flag 0, nothing after
+    assert np.array_equal(srecon, codec_skip.decompress(sdata, frames[0], (H // 16, W // 16), 80))
+
+
+def test_static_scene_skips_for_under_one_percent_of_an_iframe(bundle, runners):
+    frame = _scene(1)[0]
+    codec = PFrameCodec(bundle, runners)
+    data, recon = codec.code(codec.analyse(frame, frame, 57))
+    assert len(data) == 8  # motion header, zero-field marker, residual flag
+    assert np.array_equal(recon, frame)
+    assert np.array_equal(codec.decompress(data, frame, (H // 16, W // 16), 57), frame)
+    try:
+        intra_bundle = ModelBundle.load()
+        from zvc69_rt.codec.intra import IntraCodec
+
+        be = OnnxRuntimeBackend(threads=1)
+        intra = IntraCodec(intra_bundle, {g: be.load(intra_bundle.graph_path(g))
+                                          for g in ("analysis", "hyper_synthesis", "synthesis")})
+    except Exception as exc:  # the shipped intra bundle is produced by another workstream
+        pytest.skip(f"no usable intra bundle to compare with: {exc}")
+    idata, _ = intra.code(intra.analyse(frame, 57))
+    assert len(data) < 0.01 * len(idata), (len(data), len(idata))
+
+
+def _coded_frame(bundle, runners):
+    frames = _scene(2)
+    codec = PFrameCodec(bundle, runners, skip="never")
+    data, _ = codec.code(codec.analyse(frames[1], frames[0], 60))
+    return codec, data, frames[0]
+
+
+def test_truncated_frames_raise_format_errors(bundle, runners):
+    codec, data, _ = _coded_frame(bundle, runners)
+    for n in list(range(0, 40)) + list(range(40, len(data), max(1, len(data) // 60))):
+        with pytest.raises(ZVC69FormatError):
+            codec.parse(data[:n], (H // 16, W // 16))
+
+
+@pytest.mark.parametrize(
+    "mutate, latent, err, match",
+    [
+        (lambda d: d + b"\x00", None, EntropyDecodeError, "account for"),
+        (lambda d: _with_flag(d, 2), None, ZVC69FormatError, "residual flag 2"),
+        (lambda d: _with_flag(d, 0), None, ZVC69FormatError, "stray bytes"),
+        (lambda d: d, (H // 16, W // 16 + 2), ZVC69FormatError, "motion header says"),
+        (lambda d: d, (H // 16 + 1, W // 16), ZVC69FormatError, "multiple of 2"),
+    ],
+)
+def test_malformed_frames(bundle, runners, mutate, latent, err, match):
+    codec, data, _ = _coded_frame(bundle, runners)
+    with pytest.raises(err, match=match):
+        codec.parse(mutate(data), latent or (H // 16, W // 16), where="frame 4")
+
+
+def test_stray_bytes_after_skip_and_corrupt_payloads(bundle, runners):
+    codec, data, ref = _coded_frame(bundle, runners)
+    static = PFrameCodec(bundle, runners).code(PFrameCodec(bundle, runners).analyse(ref, ref, 50))[0]
+    with pytest.raises(ZVC69FormatError, match="stray"):
+        codec.parse(static + b"\x00", (H // 16, W // 16))
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        bad = bytearray(data)
+        bad[rng.integers(7, len(bad))] ^= 1 << int(rng.integers(0, 8))
+        try:
+            p = codec.parse(bytes(bad), (H // 16, W // 16))
+        except ZVC69FormatError:
+            continue
+        assert codec.synthesise(p, ref, 60).shape == (3, H, W)
+
+
+def test_reference_shape_and_bad_inputs(bundle, runners):
+    codec, data, ref = _coded_frame(bundle, runners)
+    with pytest.raises(InputError):
+        codec.decompress(data, ref[:, :64], (H // 16, W // 16), 60)
+    with pytest.raises(InputError):
+        codec.analyse(ref[:, :100], ref[:, :100], 60)
+    with pytest.raises(InputError):
+        PFrameCodec(bundle, runners, skip="sometimes")
+    dec = PFrameCodec(bundle, {g: runners[g] for g in DECODER_GRAPHS})
+    with pytest.raises(InputError, match="motion_estimation"):
+        dec.analyse(ref, ref, 60)
+    assert isinstance(dec.parse(data, (H // 16, W // 16)).motion, CodedMotion)
+
+
+def test_merge_into_existing_bundle(tmp_path, bundle_dir):
+    """--into adds the P-frame graphs/tables beside an intra bundle's and re-hashes it."""
+    intra = tmp_path / "intra"
+    intra.mkdir()
+    np.savez(intra / "tables.npz", gains=np.ones((8, 4), np.float32))
+    (intra / "g.onnx").write_bytes((bundle_dir / "residual_hyper_synthesis.fp32.onnx").read_bytes())
+    write_manifest(intra, {"format": "zvc69-bundle/1", "kind": "intra", "latent_channels": 4,
+                           "hyperprior_channels": 2, "levels": 8, "alignment": 64,
+                           "graphs": {"synthesis": {"fp32": "g.onnx"}}, "tables": "tables.npz"})
+    torch.manual_seed(0)
+    model = InterModel(InterConfig(N=16, F=8))
+    export_inter_bundle(model, intra, ("fp32",), into=True, calib=(torch.rand(1, 3, 128, 128),) * 2)
+    b = ModelBundle.load(intra)  # verifies the new hash
+    assert "synthesis" in b.manifest["graphs"] and "motion_compensation" in b.manifest["graphs"]
+    assert "gains" in b.tables and "p_gains" in b.tables and "p_sh_thresholds" in b.tables
+    assert json.loads((intra / "manifest.json").read_text())["kind"] == "intra"
+    PFrameCodec(b, {})  # tables parse

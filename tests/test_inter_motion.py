@@ -1,0 +1,119 @@
+"""Motion data of P-frames: quantisation, DPCM, exact byte layout, round trips, errors."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from zvc69_rt.bitstream.motion_header import MotionPrecision
+from zvc69_rt.codec import motion as mo
+from zvc69_rt.errors import EntropyDecodeError, ZVC69FormatError
+
+
+def _smooth_flow(h, w, seed=0, amp=6.0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    a = rng.normal(size=6)
+    fx = amp * (a[0] + a[1] * xx + a[2] * yy)
+    fy = amp * (a[3] + a[4] * xx + a[5] * yy)
+    return np.stack([fx, fy]).astype(np.float32) + rng.normal(0, 0.2, (2, h, w)).astype(np.float32)
+
+
+@pytest.mark.parametrize("precision", list(MotionPrecision))
+def test_quantize_step_and_round_trip(precision):
+    flow = _smooth_flow(12, 20, seed=int(precision))
+    m = mo.quantize(flow, precision)
+    step = mo.MOTION_STEPS[precision]
+    assert m.vectors.dtype == np.int32 and m.vectors.shape == (2, 12, 20)
+    assert np.abs(m.pixels() - flow).max() <= step / 2 + 1e-6
+    data = mo.encode_motion(m, num_slices=2)
+    assert struct.unpack_from("<BHH", data) == (int(precision), 20, 12)
+    back, used = mo.decode_motion(data + b"tail", 0, (12, 20))
+    assert used == len(data)
+    assert back.precision == precision
+    np.testing.assert_array_equal(back.vectors, m.vectors)
+
+
+def test_dpcm_inverts_exactly_on_extremes():
+    rng = np.random.default_rng(1)
+    v = rng.integers(-8192, 8193, size=(2, 9, 13))
+    d = mo.dpcm(v)
+    assert d[0, 0, 0] == v[0, 0, 0] and d[1, 2, 5] == v[1, 2, 5] - v[1, 2, 4] and d[0, 3, 0] == v[0, 3, 0] - v[0, 2, 0]
+    np.testing.assert_array_equal(mo.inverse_dpcm(d), v)
+
+
+def test_quantize_clamps_and_survives_nan():
+    flow = np.array([[[1e9, np.nan]], [[-1e9, 0.3]]], dtype=np.float32)
+    m = mo.quantize(flow, MotionPrecision.QUARTER_PEL)
+    assert m.vectors.tolist() == [[[8192, 0]], [[-8192, 1]]]
+    back, _ = mo.decode_motion(mo.encode_motion(m), 0, (1, 2))
+    np.testing.assert_array_equal(back.vectors, m.vectors)
+
+
+def test_zero_field_is_seven_bytes():
+    m = mo.quantize(np.zeros((2, 30, 40), np.float32))
+    data = mo.encode_motion(m)
+    assert data == struct.pack("<BHH", 2, 40, 30) + bytes((255, 255))
+    back, used = mo.decode_motion(data, 0, (30, 40))
+    assert used == 7 and back.is_zero and back.vectors.shape == (2, 30, 40)
+
+
+def test_smooth_motion_is_cheap_and_estimate_is_close():
+    m = mo.quantize(_smooth_flow(64, 96, seed=3, amp=4.0))
+    data = mo.encode_motion(m)
+    est = mo.estimate_motion_bits(m) / 8
+    assert abs(est - len(data)) / len(data) < 0.15
+    assert len(data) * 8 / m.vectors.size < 6.0  # far below the raw 16+ bits per component
+
+
+def test_constant_motion_costs_almost_nothing():
+    m = mo.CodedMotion(np.full((2, 64, 64), 7, np.int32), MotionPrecision.QUARTER_PEL)
+    assert len(mo.encode_motion(m)) < 80
+
+
+@pytest.mark.parametrize(
+    "mutate, err",
+    [
+        (lambda b: b[:3], ZVC69FormatError),  # truncated header
+        (lambda b: b[:6], ZVC69FormatError),  # truncated scale bytes
+        (lambda b: bytes([3]) + b[1:], ZVC69FormatError),  # precision 3
+        (lambda b: b[:1] + struct.pack("<H", 21) + b[3:], ZVC69FormatError),  # width mismatch
+        (lambda b: b[:5] + bytes([64]) + b[6:], ZVC69FormatError),  # scale row 64
+        (lambda b: b[:5] + bytes([255, 3]) + b[7:], ZVC69FormatError),  # half a zero-field marker
+        (lambda b: b[:7] + b"ZVCQ" + b[11:], EntropyDecodeError),  # payload magic
+        (lambda b: b[:-1], EntropyDecodeError),  # truncated payload
+    ],
+)
+def test_malformed_motion_data(mutate, err):
+    data = mo.encode_motion(mo.quantize(_smooth_flow(12, 20)))
+    with pytest.raises(err):
+        mo.decode_motion(mutate(data), 0, (12, 20), where="frame 3")
+
+
+def test_error_names_the_frame():
+    with pytest.raises(ZVC69FormatError, match="frame 9: motion header"):
+        mo.decode_motion(b"\x02\x01", 0, (4, 4), where="frame 9")
+
+
+def test_vector_beyond_limit_is_rejected():
+    v = np.zeros((2, 4, 4), np.int32)
+    v[0, 1, 1] = 2049  # full-pel limit is 2048
+    data = mo.encode_motion(mo.CodedMotion(v, MotionPrecision.FULL_PEL))
+    with pytest.raises(ZVC69FormatError, match="exceeds"):
+        mo.decode_motion(data, 0, (4, 4))
+
+
+def test_random_corruption_never_crashes():
+    data = bytearray(mo.encode_motion(mo.quantize(_smooth_flow(16, 16, seed=5))))
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        bad = bytearray(data)
+        for _ in range(rng.integers(1, 4)):
+            bad[rng.integers(0, len(bad))] = rng.integers(0, 256)
+        try:
+            m, used = mo.decode_motion(bytes(bad), 0, (16, 16))
+        except ZVC69FormatError:
+            continue
+        assert m.vectors.shape == (2, 16, 16) and used <= len(bad)
