@@ -2,7 +2,7 @@
 motion quantisation, bilinear motion compensation and a mean-scale residual coder.
 
     ref, cur [B,3,H,W] in [0,1]
-        |  MotionNet (avg-pool 2, U-Net H/4..H/32)      -> flow [B,2,H/4,W/4], pixels
+        |  MotionNet (avg-pool 2, features, H/8 cost volume, U-Net) -> flow [B,2,H/4,W/4], pixels
         |  quantise: q = round(flow / step)              step = 1, 1/2, 1/4 px (FullPel..QuarterPel)
         |  warp(ref, upsample4(q * step))                bilinear GridSample  -> pred
         v
@@ -75,37 +75,64 @@ def motion_dpcm(q: torch.Tensor) -> torch.Tensor:
     return d
 
 
+def correlation(cur: torch.Tensor, ref: torch.Tensor, radius: int) -> torch.Tensor:
+    """Local cost volume: channel-mean of cur(p) * ref(p + d) for |dx|, |dy| <= radius
+    -> [B, (2r+1)^2, H, W]. Exports as Pad/Slice/Mul/ReduceMean (TensorRT-parseable)."""
+    h, w = cur.shape[2], cur.shape[3]
+    padded = F.pad(ref, (radius, radius, radius, radius))
+    out = []
+    for dy in range(2 * radius + 1):
+        for dx in range(2 * radius + 1):
+            out.append((cur * padded[:, :, dy : dy + h, dx : dx + w]).mean(1, keepdim=True))
+    return torch.cat(out, 1)
+
+
 class MotionNet(nn.Module):
-    """Encoder-decoder flow network on [ref, cur] at half resolution; flow at H/4 in pixels."""
+    """Flow network on [ref, cur] at half resolution: shared features to H/4 and H/8, a
+    +-4 cost volume at H/8 (+-32 px) whose soft-argmax gives a coarse flow, and a small
+    U-Net (H/8..H/16) that adds a correction at H/4. Flow in full-resolution pixels."""
 
     FLOW_SCALE = 8.0
+    RADIUS = 4
+    STRIDE = 8  # full-resolution pixels per H/8 cost-volume step
 
     def __init__(self, f: int = 32):
         super().__init__()
         act = lambda: nn.LeakyReLU(0.1, inplace=True)  # noqa: E731
+        f2 = f * 3 // 2
         self.pool = nn.AvgPool2d(2)
-        self.e2 = nn.Sequential(nn.Conv2d(6, f, 5, stride=2, padding=2), act(), conv3(f, f), act())  # H/4
-        self.e3 = nn.Sequential(nn.Conv2d(f, f * 3 // 2, 3, stride=2, padding=1), act())  # H/8
-        self.e4 = nn.Sequential(nn.Conv2d(f * 3 // 2, f * 2, 3, stride=2, padding=1), act())  # H/16
-        self.e5 = nn.Sequential(nn.Conv2d(f * 2, f * 3, 3, stride=2, padding=1), act(), conv3(f * 3, f * 3), act())
-        self.u4 = nn.Sequential(SubpixelUp(f * 3, f * 2), act())
-        self.d4 = nn.Sequential(conv3(f * 4, f * 2), act())
-        self.u3 = nn.Sequential(SubpixelUp(f * 2, f * 3 // 2), act())
-        self.d3 = nn.Sequential(conv3(f * 3, f * 3 // 2), act())
-        self.u2 = nn.Sequential(SubpixelUp(f * 3 // 2, f), act())
-        self.d2 = nn.Sequential(conv3(f * 2, f), act(), conv3(f, 2))
+        self.feat4 = nn.Sequential(nn.Conv2d(3, f, 5, stride=2, padding=2), act(), conv3(f, f), act())  # H/4
+        self.feat8 = nn.Sequential(nn.Conv2d(f, f2, 3, stride=2, padding=1), act(), conv3(f2, f2))  # H/8
+        ncorr = (2 * self.RADIUS + 1) ** 2
+        self.c8 = nn.Sequential(conv3(ncorr + f2, f * 2), act())
+        self.e16 = nn.Sequential(nn.Conv2d(f * 2, f * 3, 3, stride=2, padding=1), act(), conv3(f * 3, f * 3), act())
+        self.u8 = nn.Sequential(SubpixelUp(f * 3, f * 2), act())
+        self.d8 = nn.Sequential(conv3(f * 4, f * 2), act())
+        self.u4 = nn.Sequential(SubpixelUp(f * 2, f), act())
+        self.d2 = nn.Sequential(conv3(f * 3 + 2, f), act(), conv3(f, 2))
+        self.log_temp = nn.Parameter(torch.tensor(math.log(20.0)))
+        r = torch.arange(-self.RADIUS, self.RADIUS + 1, dtype=torch.float32)
+        dy, dx = torch.meshgrid(r, r, indexing="ij")
+        self.register_buffer("disp", torch.stack((dx.reshape(-1), dy.reshape(-1)))[None, :, :, None, None]
+                             * self.STRIDE, persistent=False)
         nn.init.zeros_(self.d2[-1].weight)
         nn.init.zeros_(self.d2[-1].bias)
 
     def forward(self, ref: torch.Tensor, cur: torch.Tensor) -> torch.Tensor:
-        x = self.pool(torch.cat((ref, cur), 1) * 2 - 1)
-        e2 = self.e2(x)
-        e3 = self.e3(e2)
-        e4 = self.e4(e3)
-        e5 = self.e5(e4)
-        d4 = self.d4(torch.cat((self.u4(e5), e4), 1))
-        d3 = self.d3(torch.cat((self.u3(d4), e3), 1))
-        return self.d2(torch.cat((self.u2(d3), e2), 1)) * self.FLOW_SCALE
+        r4 = self.feat4(self.pool(ref * 2 - 1))
+        c4 = self.feat4(self.pool(cur * 2 - 1))
+        r8, c8 = self.feat8(r4), self.feat8(c4)
+        r8 = r8 * torch.rsqrt((r8 * r8).mean(1, keepdim=True) + 1e-6)
+        c8 = c8 * torch.rsqrt((c8 * c8).mean(1, keepdim=True) + 1e-6)
+        corr = correlation(c8, r8, self.RADIUS)
+        # soft-argmax of the cost volume: a coarse flow that is right before any training
+        w = torch.softmax(corr * torch.exp(self.log_temp), dim=1)
+        coarse = (w.unsqueeze(1) * self.disp).sum(2)  # [B, 2, H/8, W/8], pixels
+        coarse4 = F.interpolate(coarse, scale_factor=2, mode="bilinear", align_corners=False)
+        x8 = self.c8(torch.cat((corr, c8), 1))
+        x16 = self.e16(x8)
+        d8 = self.d8(torch.cat((self.u8(x16), x8), 1))
+        return coarse4 + self.d2(torch.cat((self.u4(d8), c4, r4, coarse4 / self.STRIDE), 1)) * self.FLOW_SCALE
 
 
 def motion_rate_bits(q: torch.Tensor, noise: bool) -> torch.Tensor:
