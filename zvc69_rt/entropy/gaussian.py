@@ -70,3 +70,27 @@ def gaussian_table() -> CdfTable:
 def write_shipped_table() -> None:
     t = build_gaussian_table()
     np.savez(_SHIPPED, cdf=t.cdf, cdf_length=t.cdf_length, offset=t.offset)
+
+
+def encode_gaussian(symbols: np.ndarray, scale_index: np.ndarray, num_slices: int | None = None) -> bytes:
+    """symbols = round(y - mean) int32[C,H,W], scale_index uint8[C,H,W] -> ZVCP payload.
+
+    num_slices: row slices coded in parallel (None: one per numba thread, see auto_slices).
+    """
+    from zvc69_rt.entropy import coder
+
+    table = gaussian_table()
+    idx = coder.check_index(scale_index, table.rows, "encode_gaussian")
+    return coder.encode(symbols, idx, table, num_slices)
+
+
+def decode_gaussian(data: bytes | memoryview, scale_index: np.ndarray) -> np.ndarray:
+    """ZVCP payload + the same scale_index uint8[C,H,W] -> int32[C,H,W].
+
+    Raises EntropyDecodeError on a truncated, corrupt or mismatched payload.
+    """
+    from zvc69_rt.entropy import coder
+
+    table = gaussian_table()
+    idx = coder.check_index(scale_index, table.rows, "decode_gaussian")
+    return coder.decode(data, idx.shape, idx, table)

@@ -1,17 +1,30 @@
-"""numba rANS kernels: 32-bit state, 16-bit CDFs, byte renormalisation, escapes.
+"""numba rANS kernels: 32-bit states, 16-bit CDFs, byte renormalisation, escapes.
 
-One slice = the rows [r0, r1) of every channel of a [C, H, W] tensor, coded as one
-independent rANS stream: 4 bytes of final state (little-endian) then the renormalisation
-bytes. Slices run in parallel (prange, nogil). Symbol order: c, then h, then w.
+Slice stream (one per ZVCP slice, or the whole legacy payload)::
 
-A row's last symbol is ESCAPE: then the zigzagged value follows as a byte count (uniform
-over 8 slots, 0..4 used) and that many uniform bytes, low byte first, so every int32
-round-trips.
+    state0 u32 LE | state1 u32 LE | renormalisation bytes, in decode order
 
-The decoder trusts nothing: every read is checked against its slice's end, escapes are
-range-checked, and the final state must equal the initial one, otherwise a nonzero
-status comes back (the Python layer turns it into EntropyDecodeError). Table rows and
-indexes are validated in Python before any kernel runs.
+One slice codes the rows [r0, r1) of every channel of a [C, H, W] tensor in the order
+c, then h, then w. Symbol k of the slice is coded by state ``k & 1``: two interleaved
+rANS states share one byte stream, so the decoder has two independent dependency
+chains in flight (instruction-level parallelism) at the price of 4 more header bytes.
+Both states start (encoder) and end (decoder) at RANS_L; the decoder checks that, and
+that it consumed exactly the slice's bytes.
+
+ESCAPE is the last symbol of every table row: after it comes the zigzagged value's byte
+count (uniform over 8 slots, 0..4 used) and that many uniform bytes, low byte first,
+all on the same state, so every int32 round-trips and nothing is clipped.
+
+Encode avoids the integer division with a per-symbol reciprocal (the classic
+multiply-and-shift of Alverson; exact for states below 2^31, checked by a test over
+every frequency). Decode finds a symbol from a small per-row lookup on the top
+LUT_BITS of the slot, then a short linear scan of the row's CDF (rows are short, the
+tables stay in L1/L2).
+
+The decoder trusts nothing in the payload: every byte read is checked against its
+slice's end, escapes are range-checked, and a bad final state returns a nonzero status
+(the Python layer turns it into EntropyDecodeError). Tables and indexes are validated
+in Python before any kernel runs, because numba does not check bounds.
 """
 
 from __future__ import annotations
@@ -20,147 +33,237 @@ import numpy as np
 from numba import njit, prange
 
 PREC = 16
-MASK = (1 << PREC) - 1
-RANS_L = 1 << 23
+TOTAL = 1 << PREC
+MASK = TOTAL - 1
+RANS_L = 1 << 23  # states live in [RANS_L, RANS_L << 8) = [2^23, 2^31)
+XMAX_SHIFT = 23 - PREC + 8  # renormalise before coding freq f while x >= f << 15
 NB_SLOT = 8192  # uniform slots for the escape byte count (0..4 of 8 used)
-MAX_BYTES_PER_SYMBOL = 12  # ESCAPE + count + 4 bytes, 2 renorm bytes each at most
+NSTATES = 2
+STATE_BYTES = 4 * NSTATES
+MAX_BYTES_PER_SYMBOL = 12  # ESCAPE + count + 4 bytes: 6 puts of at most 2 bytes
+LUT_BITS = 8
+LUT_SHIFT = PREC - LUT_BITS
+U = np.uint64  # unsigned indexes skip numba's negative-index wraparound in hot loops
 
-OK, ERR_SHORT, ERR_OVERRUN, ERR_ESCAPE, ERR_RANGE, ERR_FINAL = 0, 1, 2, 3, 4, 5
+OK, ERR_SHORT, ERR_OVERRUN, ERR_ESCAPE, ERR_FINAL = 0, 1, 2, 3, 4
 STATUS_TEXT = {
-    ERR_SHORT: "slice shorter than its 4-byte state",
+    ERR_SHORT: f"slice shorter than its {STATE_BYTES}-byte initial states",
     ERR_OVERRUN: "slice data ends before its symbols do (truncated or corrupt)",
-    ERR_ESCAPE: "escape with an impossible byte count (corrupt)",
-    ERR_RANGE: "escaped value outside int32 (corrupt)",
+    ERR_ESCAPE: "impossible escape (byte count > 4 or an in-range value; corrupt)",
     ERR_FINAL: "final rANS state or length mismatch (corrupt, truncated or wrong tables)",
 }
 
-
-@njit(nogil=True, cache=True, inline="always")
-def _put(x, pos, out, start, freq):
-    x_max = ((RANS_L >> PREC) << 8) * freq
-    while x >= x_max:
-        pos -= 1
-        out[pos] = x & 0xFF
-        x >>= 8
-    x = ((x // freq) << PREC) + (x % freq) + start
-    return x, pos
+# Row info columns (int64 [K, 4]), built by CdfTable.coder_arrays().
+RI_CBASE, RI_LBASE, RI_OFFSET, RI_N = 0, 1, 2, 3
 
 
+# The hot loops are written out by hand: numba's IR inlining of helpers that take
+# arrays adds reference counting per call, which costs more than the coding itself.
+# Array indexes are cast to unsigned (U) so numba emits no negative-index wraparound.
+# All arrays are flat: sym/idx/out [C*H*W], rinfo [K*4], enc [T*4], cdf [T], lut [K << LUT_BITS].
+
+
+# ----------------------------------------------------------------------------- encode
 @njit(nogil=True, cache=True)
-def encode_slice(sym, idx, per_channel, cdf, lens, offs, r0, r1, out):
-    """Encode rows [r0, r1) into the END of out; returns the start position."""
-    C, _, W = sym.shape
-    pos = out.shape[0]
-    x = np.int64(RANS_L)
-    for c in range(C - 1, -1, -1):
-        for h in range(r1 - 1, r0 - 1, -1):
-            for w in range(W - 1, -1, -1):
-                row = c if per_channel else np.int64(idx[c, h, w])
-                v = np.int64(sym[c, h, w])
-                n = np.int64(lens[row])
-                s = v - offs[row]
-                if s >= 0 and s < n - 1:
-                    lo = np.int64(cdf[row, s])
-                    x, pos = _put(x, pos, out, lo, np.int64(cdf[row, s + 1]) - lo)
+def _encode_range(sym, idx, per_channel, rinfo, enc, lo, hi, C, HW, out):
+    """Encode positions [lo, hi) of every channel (flat [C*HW] arrays) into the END of out.
+
+    Returns the start of the stream in out. out must have room for MAX_BYTES_PER_SYMBOL
+    per symbol plus STATE_BYTES (stores are unconditional, see below).
+    """
+    blk = hi - lo
+    total = C * blk
+    pos = np.int64(out.shape[0])
+    # Symbols go in reverse; symbol k uses state k & 1. xa is the state of the symbol
+    # being coded, xb the other one; they swap after every symbol.
+    xa = np.int64(RANS_L)
+    xb = np.int64(RANS_L)
+    c = C - 1
+    j = hi - 1
+    q = c * HW + j
+    for _ in range(total):
+        v = np.int64(sym[U(q)])
+        row = np.int64(c) if per_channel else np.int64(idx[U(q)])
+        r4 = row * 4
+        cb = rinfo[U(r4)]
+        n = rinfo[U(r4 + 3)]
+        s = v - rinfo[U(r4 + 2)]
+        if s < 0 or s >= n - 1:
+            # ESCAPE: the zigzagged value's bytes (high first, so they decode low first),
+            # then the byte count, with uniform frequencies; then the ESCAPE symbol.
+            u = v * 2 if v >= 0 else -v * 2 - 1
+            nb = 0
+            t = u
+            while t > 0:
+                nb += 1
+                t >>= 8
+            for step in range(nb + 1):
+                if step < nb:
+                    st = ((u >> (8 * (nb - 1 - step))) & 0xFF) << 8
+                    lg = 8
                 else:
-                    u = v * 2 if v >= 0 else -v * 2 - 1
-                    nb = 0
-                    t = u
-                    while t > 0:
-                        nb += 1
-                        t >>= 8
-                    for i in range(nb - 1, -1, -1):
-                        x, pos = _put(x, pos, out, ((u >> (8 * i)) & 0xFF) << 8, np.int64(256))
-                    x, pos = _put(x, pos, out, np.int64(nb) * NB_SLOT, np.int64(NB_SLOT))
-                    lo = np.int64(cdf[row, n - 1])
-                    x, pos = _put(x, pos, out, lo, np.int64(cdf[row, n]) - lo)
-    for _ in range(4):
-        pos -= 1
-        out[pos] = (x >> 24) & 0xFF
-        x = (x << 8) & 0xFFFFFFFF
+                    st = np.int64(nb) << 13
+                    lg = 13
+                xm = np.int64(1) << (lg + XMAX_SHIFT)
+                while xa >= xm:
+                    pos -= 1
+                    out[U(pos)] = xa & 0xFF
+                    xa >>= 8
+                xa = ((xa >> lg) << PREC) + (xa & ((np.int64(1) << lg) - 1)) + st
+            s = n - 1
+        e4 = (cb + s) * 4
+        x_max = np.int64(enc[U(e4)])
+        # Branchless renormalisation (at most 2 bytes): always store, advance only when needed.
+        need = np.int64(xa >= x_max)
+        out[U(pos - 1)] = xa & 0xFF
+        pos -= need
+        xa >>= need << 3
+        need = np.int64(xa >= x_max)
+        out[U(pos - 1)] = xa & 0xFF
+        pos -= need
+        xa >>= need << 3
+        cs = np.int64(enc[U(e4 + 3)])
+        quo = (xa * np.int64(enc[U(e4 + 1)])) >> (cs >> 16)
+        xa = xa + np.int64(enc[U(e4 + 2)]) + quo * (cs & 0xFFFF)
+        xa, xb = xb, xa
+        q -= 1
+        j -= 1
+        if j < lo:
+            j = hi - 1
+            c -= 1
+            q -= HW - blk
+    # After symbol 0 the swap left state 0 in xb and state 1 in xa.
+    pos -= STATE_BYTES
+    for i in range(4):
+        out[U(pos + i)] = (xb >> (8 * i)) & 0xFF
+        out[U(pos + 4 + i)] = (xa >> (8 * i)) & 0xFF
     return pos
 
 
+# ----------------------------------------------------------------------------- decode
 @njit(nogil=True, cache=True)
-def decode_slice(buf, start, size, idx, per_channel, cdf, lens, offs, r0, r1, out):
-    """Decode rows [r0, r1) from buf[start:start+size] into out; returns a status code."""
-    if size < 4:
+def _decode_range(buf, start, size, idx, per_channel, rinfo, cdf, lut, lo, hi, C, HW, out):
+    """Decode positions [lo, hi) of every channel of out (flat [C*HW]) from buf[start:start+size]."""
+    if size < STATE_BYTES:
         return ERR_SHORT
     end = start + size
-    p = start
-    x = np.int64(0)
-    for i in range(4):  # little-endian state
-        x |= np.int64(buf[p]) << (8 * i)
-        p += 1
-    C, _, W = out.shape
-    for c in range(C):
-        for h in range(r0, r1):
-            for w in range(W):
-                row = c if per_channel else np.int64(idx[c, h, w])
-                n = np.int64(lens[row])
-                f = x & MASK
-                lo = 0
-                hi = n
-                while hi - lo > 1:
-                    mid = (lo + hi) >> 1
-                    if cdf[row, mid] <= f:
-                        lo = mid
-                    else:
-                        hi = mid
-                c0 = np.int64(cdf[row, lo])
-                x = (np.int64(cdf[row, lo + 1]) - c0) * (x >> PREC) + f - c0
-                while x < RANS_L:
-                    if p >= end:
-                        return ERR_OVERRUN
-                    x = (x << 8) | np.int64(buf[p])
-                    p += 1
-                if lo == n - 1:
-                    f = x & MASK
-                    nb = f // NB_SLOT
-                    if nb > 4:
-                        return ERR_ESCAPE
-                    x = NB_SLOT * (x >> PREC) + f - nb * NB_SLOT
-                    while x < RANS_L:
-                        if p >= end:
-                            return ERR_OVERRUN
-                        x = (x << 8) | np.int64(buf[p])
-                        p += 1
-                    u = np.int64(0)
-                    for i in range(nb):
-                        f = x & MASK
-                        b = f >> 8
-                        x = 256 * (x >> PREC) + f - (b << 8)
-                        while x < RANS_L:
-                            if p >= end:
-                                return ERR_OVERRUN
-                            x = (x << 8) | np.int64(buf[p])
-                            p += 1
-                        u |= b << (8 * i)
-                    v = (u >> 1) if (u & 1) == 0 else -((u + 1) >> 1)
-                    if v < -2147483648 or v > 2147483647:
-                        return ERR_RANGE
-                    out[c, h, w] = v
+    last = end - 1
+    xa = np.int64(0)
+    xb = np.int64(0)
+    for i in range(4):
+        xa |= np.int64(buf[U(start + i)]) << (8 * i)
+        xb |= np.int64(buf[U(start + 4 + i)]) << (8 * i)
+    if xa < RANS_L or xb < RANS_L or xa >= (RANS_L << 8) or xb >= (RANS_L << 8):
+        return ERR_FINAL
+    p = start + STATE_BYTES
+    blk = hi - lo
+    total = C * blk
+    c = 0
+    j = lo
+    q = j
+    status = OK
+    for _ in range(total):
+        row = np.int64(c) if per_channel else np.int64(idx[U(q)])
+        r4 = row * 4
+        cb = rinfo[U(r4)]
+        f = xa & MASK
+        s = np.int64(lut[U(rinfo[U(r4 + 1)] + (f >> LUT_SHIFT))])
+        s += np.int64(cdf[U(cb + s + 1)] <= f)  # one branchless step settles most buckets
+        while cdf[U(cb + s + 1)] <= f:
+            s += 1
+        c0 = np.int64(cdf[U(cb + s)])
+        xa = (np.int64(cdf[U(cb + s + 1)]) - c0) * (xa >> PREC) + f - c0
+        # Branchless renormalisation: read clamped to the slice, keep the byte only when
+        # needed; an overrun is flagged after the fact (the clamp keeps reads in bounds).
+        need = np.int64(xa < RANS_L)
+        bad = need & np.int64(p > last)
+        xa = (xa << (need << 3)) | (np.int64(buf[U(min(p, last))]) & -need)
+        p += need
+        need = np.int64(xa < RANS_L)
+        bad |= need & np.int64(p > last)
+        xa = (xa << (need << 3)) | (np.int64(buf[U(min(p, last))]) & -need)
+        p += need
+        if bad:
+            status = ERR_OVERRUN
+            break
+        n = rinfo[U(r4 + 3)]
+        if s < n - 1:
+            v = s + rinfo[U(r4 + 2)]
+        else:
+            # ESCAPE: byte count (uniform over 8 slots), then the bytes low first.
+            f = xa & MASK
+            nb = f >> 13
+            if nb > 4:
+                status = ERR_ESCAPE
+                break
+            u = np.int64(0)
+            for step in range(nb + 1):
+                if step == 0:
+                    xa = (xa >> PREC) * 8192 + (f & 8191)
                 else:
-                    out[c, h, w] = lo + offs[row]
-    if x != RANS_L or p != end:
+                    f = xa & MASK
+                    u |= (f >> 8) << (8 * (step - 1))
+                    xa = (xa >> PREC) * 256 + (f & 255)
+                while xa < RANS_L:
+                    if p > last:
+                        status = ERR_OVERRUN
+                        break
+                    xa = (xa << 8) | np.int64(buf[U(p)])
+                    p += 1
+                if status != OK:
+                    break
+            if status != OK:
+                break
+            v = (u >> 1) if (u & 1) == 0 else -((u + 1) >> 1)
+            sv = v - rinfo[U(r4 + 2)]
+            if sv >= 0 and sv < n - 1:  # our encoder never escapes a codable value
+                status = ERR_ESCAPE
+                break
+        out[U(q)] = v
+        xa, xb = xb, xa
+        q += 1
+        j += 1
+        if j == hi:
+            j = lo
+            c += 1
+            q += HW - blk
+    if status != OK:
+        return status
+    # After the last symbol (index total - 1) the states have swapped total times.
+    if xa != RANS_L or xb != RANS_L or p != end:
         return ERR_FINAL
     return OK
 
 
+# ----------------------------------------------------------------------------- slices
 @njit(parallel=True, nogil=True, cache=True)
-def encode_slices(sym, idx, per_channel, cdf, lens, offs, row_starts, row_ends, scratch):
-    n = row_starts.shape[0]
+def encode_slices(sym, idx, per_channel, rinfo, enc, lo, hi, C, HW, scratch):
+    """Slice i = positions [lo[i], hi[i]) of every channel, coded into scratch[i]; returns starts."""
+    n = lo.shape[0]
     starts = np.empty(n, dtype=np.int64)
     for i in prange(n):
-        starts[i] = encode_slice(sym, idx, per_channel, cdf, lens, offs, row_starts[i], row_ends[i], scratch[i])
+        starts[i] = _encode_range(sym, idx, per_channel, rinfo, enc, lo[i], hi[i], C, HW, scratch[i])
     return starts
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def decode_slices(buf, starts, sizes, idx, per_channel, cdf, lens, offs, row_starts, row_ends, out):
-    n = row_starts.shape[0]
+def decode_slices(buf, starts, sizes, idx, per_channel, rinfo, cdf, lut, lo, hi, C, HW, out):
+    """Decode every slice in parallel into out (flat int32 [C*HW]); returns a status per slice."""
+    n = lo.shape[0]
     status = np.empty(n, dtype=np.int64)
     for i in prange(n):
-        status[i] = decode_slice(buf, starts[i], sizes[i], idx, per_channel, cdf, lens, offs,
-                                 row_starts[i], row_ends[i], out)
+        status[i] = _decode_range(buf, starts[i], sizes[i], idx, per_channel, rinfo, cdf, lut,
+                                  lo[i], hi[i], C, HW, out)
     return status
+
+
+@njit(nogil=True, cache=True)
+def encode_one(sym, idx, per_channel, rinfo, enc, lo, hi, C, HW, out):
+    """Single-thread encode of one range (benchmarks: no prange scheduling)."""
+    return _encode_range(sym, idx, per_channel, rinfo, enc, lo, hi, C, HW, out)
+
+
+@njit(nogil=True, cache=True)
+def decode_one(buf, start, size, idx, per_channel, rinfo, cdf, lut, lo, hi, C, HW, out):
+    """Single-thread decode of one range (benchmarks)."""
+    return _decode_range(buf, start, size, idx, per_channel, rinfo, cdf, lut, lo, hi, C, HW, out)

@@ -30,6 +30,7 @@ class CdfTable:
 
     @property
     def rows(self) -> int:
+        """Number of table rows K (Gaussian: 64 scales; factorized: channels)."""
         return int(self.cdf.shape[0])
 
     def validate(self) -> None:
@@ -44,6 +45,14 @@ class CdfTable:
             row = self.cdf[r, : n + 1]
             if row[0] != 0 or row[n] != TOTAL or (np.diff(row) <= 0).any():
                 raise ValueError(f"CdfTable: row {r} is not a strictly increasing 16-bit CDF")
+
+    def coder_arrays(self) -> CoderArrays:
+        """The kernels' view of this table, derived once and cached on the instance."""
+        arrays = self.__dict__.get("_coder")
+        if arrays is None:
+            arrays = CoderArrays.build(self)
+            object.__setattr__(self, "_coder", arrays)
+        return arrays
 
     @classmethod
     def from_pmfs(cls, pmfs: list[np.ndarray], offsets: np.ndarray) -> "CdfTable":
@@ -74,3 +83,71 @@ def quantize_pmf(p: np.ndarray) -> np.ndarray:
         order = np.argsort(-(raw - freq), kind="stable")
         freq[order[:rest]] += 1
     return (freq + 1).astype(np.int32)
+
+
+@dataclass(frozen=True)
+class CoderArrays:
+    """Flat, kernel-ready arrays derived from a CdfTable (see rans.py for their use).
+
+    rinfo  int64 [K*4]   per row: CDF base in cdf/enc, LUT base, offset, symbol count n
+    cdf    int32 [T]     each row's CDF (n + 1 entries), rows back to back (T = sum(n+1))
+    enc    uint32 [T*4]  per symbol: x_max, reciprocal, bias, cmpl | shift << 16
+    lut    uint8/uint16 [K << LUT_BITS]  per row and top LUT_BITS of a slot: the first
+           symbol that slot range can hold (uint8 when every row has <= 256 symbols)
+    """
+
+    rinfo: np.ndarray
+    cdf: np.ndarray
+    enc: np.ndarray
+    lut: np.ndarray
+
+    @classmethod
+    def build(cls, table: CdfTable) -> CoderArrays:
+        from zvc69_rt.entropy import rans
+
+        lens = table.cdf_length.astype(np.int64)
+        k = len(lens)
+        cbase = np.concatenate([[0], np.cumsum(lens + 1)[:-1]]).astype(np.int64)
+        size = int((lens + 1).sum())
+        cdf = np.empty(size, dtype=np.int32)
+        enc = np.zeros((size, 4), dtype=np.uint32)
+        nl = 1 << rans.LUT_BITS
+        lut = np.empty(k * nl, dtype=np.uint8 if lens.max() <= 256 else np.uint16)
+        slots = np.arange(nl, dtype=np.int64) << rans.LUT_SHIFT
+        for r in range(k):
+            n = int(lens[r])
+            row = table.cdf[r, : n + 1].astype(np.int64)
+            cdf[cbase[r] : cbase[r] + n + 1] = row
+            enc[cbase[r] : cbase[r] + n] = encoder_entries(row[:-1], np.diff(row))
+            lut[r * nl : (r + 1) * nl] = np.searchsorted(row[1:], slots, side="right")
+        rinfo = np.stack([cbase, np.arange(k, dtype=np.int64) * nl, table.offset.astype(np.int64), lens], axis=1)
+        return cls(rinfo=np.ascontiguousarray(rinfo).ravel(), cdf=cdf, enc=enc.ravel(), lut=lut)
+
+
+def encoder_entries(start: np.ndarray, freq: np.ndarray) -> np.ndarray:
+    """Per-symbol encode constants so the kernel divides by freq with a multiply and shift.
+
+    For x < 2^31: q = (x * rcp) >> shift equals x // freq, and the rANS step
+    (x // f) * TOTAL + x % f + start becomes x + bias + q * (TOTAL - f).
+    freq 1 uses rcp = 2^32 - 1 (q = x - 1) with the missing x folded into bias.
+    """
+    start = np.asarray(start, dtype=np.int64)
+    freq = np.asarray(freq, dtype=np.int64)
+    if (freq < 1).any() or (freq >= TOTAL).any():
+        raise ValueError("encoder_entries: frequencies must be in 1..65535")
+    log = np.ceil(np.log2(freq)).astype(np.int64)
+    log += (1 << log) < freq  # guard float rounding
+    log -= (log > 0) & ((1 << np.maximum(log - 1, 0)) >= freq)
+    rcp = ((1 << (log + 31)) + freq - 1) // freq
+    shift = log + 31
+    bias = start.copy()
+    one = freq == 1
+    rcp[one] = (1 << 32) - 1
+    shift[one] = 32
+    bias[one] = start[one] + TOTAL - 1
+    out = np.empty((len(freq), 4), dtype=np.uint32)
+    out[:, 0] = freq << 15  # x_max: renormalise while x >= freq << (23 - 16 + 8)
+    out[:, 1] = rcp
+    out[:, 2] = bias
+    out[:, 3] = (TOTAL - freq) | (shift << 16)
+    return out
