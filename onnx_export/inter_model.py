@@ -98,7 +98,7 @@ class MotionNet(nn.Module):
 
     def __init__(self, f: int = 32):
         super().__init__()
-        act = lambda: nn.LeakyReLU(0.1, inplace=True)  # noqa: E731
+        act = lambda: nn.LeakyReLU(0.1, inplace=True)
         f2 = f * 3 // 2
         self.pool = nn.AvgPool2d(2)
         self.feat4 = nn.Sequential(nn.Conv2d(3, f, 5, stride=2, padding=2), act(), conv3(f, f), act())  # H/4

@@ -33,7 +33,7 @@ from onnx_export.model import LAMBDAS
 
 def losses(out: dict, batch: dict, level: torch.Tensor, aux_weight: float) -> dict[str, torch.Tensor]:
     cur = batch["cur"]
-    b, _, h, w = cur.shape
+    h, w = cur.shape[2:]
     res_bits = (-torch.log2(out["y_lik"])).flatten(1).sum(1) + (-torch.log2(out["z_lik"])).flatten(1).sum(1)
     bpp = res_bits / (h * w)
     mbpp = out["motion_bits"] / (h * w)
@@ -95,7 +95,8 @@ def plot(run: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = list(csv.DictReader(open(run / "log.csv")))
+    with open(run / "log.csv") as f:
+        rows = list(csv.DictReader(f))
     steps = np.array([int(r["step"]) for r in rows])
     fig, ax = plt.subplots(1, 3, figsize=(14, 4))
     for i, key in enumerate(("rd", "pred_psnr", "epe")):
@@ -163,7 +164,7 @@ def main(argv=None) -> int:
     val = MotionBatchSampler(photos, frames, size=args.patch, seed=10_007).sample(8)
 
     log_new = not (args.run / "log.csv").exists()
-    logf = open(args.run / "log.csv", "a", newline="")
+    logf = open(args.run / "log.csv", "a", newline="")  # noqa: SIM115 (open for the whole run)
     fields = ["step", "time", "loss", "rd", "bpp", "mbpp", "psnr", "pred_psnr", "epe", "val_loss", "val"]
     log = csv.DictWriter(logf, fieldnames=fields)
     if log_new:

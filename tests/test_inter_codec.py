@@ -10,13 +10,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from onnx_export.export_inter import export_inter_bundle  # noqa: E402
-from onnx_export.inter_model import InterConfig, InterModel, upsample_motion, warp  # noqa: E402
-from zvc69_rt.backends.onnxruntime import OnnxRuntimeBackend  # noqa: E402
-from zvc69_rt.codec.inter import DECODER_GRAPHS, ENCODER_GRAPHS, PFrameCodec  # noqa: E402
-from zvc69_rt.codec.motion import CodedMotion  # noqa: E402
-from zvc69_rt.errors import EntropyDecodeError, InputError, ZVC69FormatError  # noqa: E402
-from zvc69_rt.models.bundle import ModelBundle, write_manifest  # noqa: E402
+from onnx_export.export_inter import export_inter_bundle
+from onnx_export.inter_model import InterConfig, InterModel, upsample_motion, warp
+from zvc69_rt.backends.onnxruntime import OnnxRuntimeBackend
+from zvc69_rt.codec.inter import DECODER_GRAPHS, ENCODER_GRAPHS, PFrameCodec
+from zvc69_rt.codec.motion import CodedMotion
+from zvc69_rt.errors import EntropyDecodeError, InputError, ZVC69Error, ZVC69FormatError
+from zvc69_rt.models.bundle import ModelBundle, write_manifest
 
 H, W = 128, 192
 SHIFT = 2.0  # pixels per frame the test scene pans by
@@ -144,7 +144,7 @@ def test_static_scene_skips_for_under_one_percent_of_an_iframe(bundle, runners):
         be = OnnxRuntimeBackend(threads=1)
         intra = IntraCodec(intra_bundle, {g: be.load(intra_bundle.graph_path(g))
                                           for g in ("analysis", "hyper_synthesis", "synthesis")})
-    except Exception as exc:  # the shipped intra bundle is produced by another workstream
+    except (ZVC69Error, OSError, KeyError) as exc:  # the shipped intra bundle comes from another workstream
         pytest.skip(f"no usable intra bundle to compare with: {exc}")
     idata, _ = intra.code(intra.analyse(frame, 57))
     assert len(data) < 0.01 * len(idata), (len(data), len(idata))
@@ -159,7 +159,7 @@ def _coded_frame(bundle, runners):
 
 def test_truncated_frames_raise_format_errors(bundle, runners):
     codec, data, _ = _coded_frame(bundle, runners)
-    for n in list(range(0, 40)) + list(range(40, len(data), max(1, len(data) // 60))):
+    for n in list(range(40)) + list(range(40, len(data), max(1, len(data) // 60))):
         with pytest.raises(ZVC69FormatError):
             codec.parse(data[:n], (H // 16, W // 16))
 
