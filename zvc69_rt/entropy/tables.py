@@ -54,6 +54,30 @@ class CdfTable:
             object.__setattr__(self, "_coder", arrays)
         return arrays
 
+    def ideal_bits(self, symbols: np.ndarray, rows: np.ndarray) -> float:
+        """Ideal code length (-log2 p, in bits) of symbols coded with the given table rows.
+
+        Escaped values count ESCAPE plus what the coder spends on them exactly: 3 bits of
+        byte count and 8 bits per byte of the zigzagged value. The yardstick for rate.
+        """
+        sym = np.asarray(symbols, dtype=np.int64).ravel()
+        r = np.broadcast_to(np.asarray(rows, dtype=np.int64), np.shape(symbols)).ravel()
+        n = self.cdf_length.astype(np.int64)[r]
+        s = sym - self.offset.astype(np.int64)[r]
+        esc = (s < 0) | (s >= n - 1)
+        s = np.where(esc, n - 1, s)
+        freq = self.cdf[r, s + 1].astype(np.int64) - self.cdf[r, s]
+        bits = float(np.sum(PRECISION - np.log2(freq)))
+        if esc.any():
+            v = sym[esc]
+            u = np.where(v >= 0, 2 * v, -2 * v - 1)
+            nbytes = np.zeros(u.shape, np.int64)
+            while (u > 0).any():
+                nbytes += u > 0
+                u = u >> 8
+            bits += float(np.sum(3 + 8 * nbytes))
+        return bits
+
     @classmethod
     def from_pmfs(cls, pmfs: list[np.ndarray], offsets: np.ndarray) -> "CdfTable":
         """Quantize float pmfs (mass outside each support goes to ESCAPE) to 16 bits."""
