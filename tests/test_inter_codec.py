@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 from onnx_export.export_inter import export_inter_bundle
 from onnx_export.inter_model import InterConfig, InterModel, upsample_motion, warp
 from zvc69_rt.backends.onnxruntime import OnnxRuntimeBackend
+from zvc69_rt.bitstream.motion_header import MotionPrecision
 from zvc69_rt.codec.inter import DECODER_GRAPHS, ENCODER_GRAPHS, PFrameCodec
 from zvc69_rt.codec.motion import CodedMotion
 from zvc69_rt.errors import EntropyDecodeError, InputError, ZVC69Error, ZVC69FormatError
@@ -105,7 +106,8 @@ def test_closed_loop_encoder_decoder_match(bundle, runners, skip):
         data, recon = enc.code(a)
         out = dec.decompress(data, dec_ref, (H // 16, W // 16), 60)
         assert np.array_equal(recon, out), f"frame {i}: encoder and decoder reconstructions differ"
-        assert not a.motion.is_zero and np.all(a.motion.vectors[0] == SHIFT * 4)  # quarter-pel units
+        assert not a.motion.is_zero and np.all(a.motion.pixels()[0] == SHIFT) and not a.motion.vectors[1].any()
+        assert data[0] == a.motion.precision  # the encoder's precision choice is in the motion header
         # the prediction is the decoded reference moved by exactly SHIFT pixels (away from the border)
         s = int(SHIFT)
         np.testing.assert_allclose(a.pred[:, :, : W - 8], enc_ref[:, :, s : W - 8 + s], atol=1e-4)
@@ -119,13 +121,14 @@ def test_closed_loop_encoder_decoder_match(bundle, runners, skip):
 def test_residual_flag_and_layout(bundle, runners):
     frames = _scene(2)
     codec = PFrameCodec(bundle, runners, skip="never")
-    data, _ = codec.code(codec.analyse(frames[1], frames[0], 80))
+    data, _ = codec.code(codec.analyse(frames[1], frames[0], 80, precision=MotionPrecision.QUARTER_PEL))
     parsed = codec.parse(data, (H // 16, W // 16))
+    assert parsed.motion.precision == MotionPrecision.QUARTER_PEL and np.all(parsed.motion.vectors[0] == 4 * SHIFT)
     assert parsed.residual_coded and parsed.symbols.shape == (64, H // 8, W // 8)
     motion_len = data.index(b"ZVCP", 7)  # motion payload follows header + 2 scale bytes
     assert motion_len == 7 and data[:5] == bytes([2]) + (W // 4).to_bytes(2, "little") + (H // 4).to_bytes(2, "little")
     codec_skip = PFrameCodec(bundle, runners, skip="always")
-    sdata, srecon = codec_skip.code(codec_skip.analyse(frames[1], frames[0], 80))
+    sdata, srecon = codec_skip.code(codec_skip.analyse(frames[1], frames[0], 80, precision=2))
     assert sdata[-1] == 0 and data.startswith(sdata[:-1])  # same motion data, flag 0, nothing after
     assert np.array_equal(srecon, codec_skip.decompress(sdata, frames[0], (H // 16, W // 16), 80))
 

@@ -119,8 +119,12 @@ class PFrameCodec:
 
     # -- encoder -------------------------------------------------------------------
     def analyse(self, cur: np.ndarray, ref: np.ndarray, quality: int,
-                precision: MotionPrecision | int = MotionPrecision.QUARTER_PEL) -> PFrameAnalysis:
-        """Backend half: cur, ref float32 [3, H, W] (H, W multiples of 64; ref = decoded)."""
+                precision: MotionPrecision | int | None = None) -> PFrameAnalysis:
+        """Backend half: cur, ref float32 [3, H, W] (H, W multiples of 64; ref = decoded).
+
+        precision None lets the encoder pick quarter, half or full pel (or the zero field)
+        by rate-distortion cost; a given precision is used as is (the zero field stays an
+        option)."""
         if cur.shape != ref.shape or cur.ndim != 3 or cur.shape[0] != 3:
             raise InputError(f"P-frame: cur {cur.shape} and ref {ref.shape} must both be [3, H, W]")
         if cur.shape[1] % 64 or cur.shape[2] % 64:
@@ -129,10 +133,12 @@ class PFrameCodec:
         lam = self.lagrangian(quality)
         pixels = cur.shape[1] * cur.shape[2]
         flow = self._run("motion_estimation", ref=ref[None].astype(np.float32, copy=False), cur=cur[None])["flow"][0]
-        motion = quantize(flow, precision)
-        zero = quantize(np.zeros_like(flow), precision)
+        precisions = (MotionPrecision.QUARTER_PEL, MotionPrecision.HALF_PEL, MotionPrecision.FULL_PEL) \
+            if precision is None else (MotionPrecision(precision),)
+        cands = [quantize(flow, p) for p in precisions]
+        cands = [c for c in cands if not c.is_zero] + [quantize(np.zeros_like(flow), precisions[0])]
         best = None
-        for cand in ((motion, zero) if not motion.is_zero else (zero,)):
+        for cand in cands:
             pred = self.predict(ref, cand)
             cost = lam * float(np.mean(np.square(cur - pred, dtype=np.float64))) \
                 + estimate_motion_bits(cand) / pixels
