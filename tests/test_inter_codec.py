@@ -35,7 +35,7 @@ def bundle_dir(tmp_path_factory):
     model.eval()
     out = tmp_path_factory.mktemp("inter_bundle")
     ref, cur = torch.rand(2, 3, 128, 128), torch.rand(2, 3, 128, 128)
-    export_inter_bundle(model, out, ("fp32",), calib=(ref, cur), note="test")
+    export_inter_bundle(model, out, ("fp32", "fp16"), calib=(ref, cur), note="test")
     return out
 
 
@@ -230,3 +230,23 @@ def test_merge_into_existing_bundle(tmp_path, bundle_dir):
     assert "gains" in b.tables and "p_gains" in b.tables and "p_sh_thresholds" in b.tables
     assert json.loads((intra / "manifest.json").read_text())["kind"] == "intra"
     PFrameCodec(b, {})  # tables parse
+
+
+def test_fp16_decoder_parses_exactly_and_drifts_little(bundle, runners):
+    """Encode with FP32 graphs, decode with FP16 ones: entropy decoding stays exact (the
+    scale head is integer), the picture differs only by FP16 rounding."""
+    frames = _scene(4)
+    enc = PFrameCodec(bundle, runners, skip="never")
+    be = OnnxRuntimeBackend(threads=1)
+    dec16 = PFrameCodec(bundle, {g: be.load(bundle.graph_path(g, "fp16")) for g in DECODER_GRAPHS})
+    assert bundle.graph_path("motion_compensation", "fp16") == bundle.graph_path("motion_compensation", "fp32")
+    enc_ref = dec_ref = frames[0]
+    for i in range(1, len(frames)):
+        data, recon = enc.code(enc.analyse(frames[i], enc_ref, 60))
+        p32 = enc.parse(data, (H // 16, W // 16))
+        p16 = dec16.parse(data, (H // 16, W // 16))
+        np.testing.assert_array_equal(p16.symbols, p32.symbols)
+        np.testing.assert_array_equal(p16.motion.vectors, p32.motion.vectors)
+        out = dec16.synthesise(p16, dec_ref, 60)
+        assert _psnr(out, recon) > 40, f"frame {i}: FP16 decode drifted to {_psnr(out, recon):.1f} dB"
+        enc_ref, dec_ref = recon, out
