@@ -5,6 +5,7 @@ shape; never another exception, a crash (numba has no bounds checks) or a hang.
 """
 
 import struct
+from itertools import pairwise
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -67,7 +68,7 @@ def test_garbage_slice_data_behind_a_valid_header(slices, draw):
     """The kernels themselves run on arbitrary bytes (headers are consistent)."""
     cuts = sorted(draw.draw(st.lists(st.integers(1, SHAPE[1] - 1), max_size=len(slices) - 1, unique=True)))
     edges = [0] + cuts + [SHAPE[1]]
-    ranges = list(zip(edges[:-1], edges[1:]))
+    ranges = list(pairwise(edges))
     _decode(zvcp.pack(ranges, slices[: len(ranges)] + [b""] * (len(ranges) - len(slices))))
 
 

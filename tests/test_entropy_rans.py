@@ -153,7 +153,7 @@ def test_slices_decode_independently():
     """Corrupting one slice's data is reported for that slice, the others are untouched."""
     sym, idx = _latent((8, 12, 10), seed=13)
     data = bytearray(entropy.encode_gaussian(sym, idx, 3))
-    rs, re_, ds, sz, total = zvcp.parse(bytes(data), 12)
+    _, _, ds, sz, _ = zvcp.parse(bytes(data), 12)
     data[ds[1] + sz[1] // 2] ^= 0xFF
     with pytest.raises(EntropyDecodeError, match="slice 1 "):
         entropy.decode_gaussian(bytes(data), idx)
@@ -162,7 +162,7 @@ def test_slices_decode_independently():
 def test_all_slices_carry_their_own_states():
     sym, idx = _latent((4, 8, 8), seed=17)
     data = entropy.encode_gaussian(sym, idx, 4)
-    rs, re_, ds, sz, total = zvcp.parse(data, 8)
+    rs, re_, ds, sz, _ = zvcp.parse(data, 8)
     for i in range(4):
         # each slice is a legacy stream of its own rows
         part = entropy.decode_gaussian_legacy(data[ds[i] : ds[i] + sz[i]], idx[:, rs[i] : re_[i]].copy())

@@ -18,7 +18,7 @@ def _payload(h=10, slices=3, c=2, w=4):
 
 
 def test_byte_layout_matches_the_spec():
-    data, sym, idx = _payload(h=10, slices=3)
+    data, _, _ = _payload(h=10, slices=3)
     magic, version, count, reserved = struct.unpack_from("<4sBBH", data, 0)
     assert (magic, version, count, reserved) == (b"ZVCP", 1, 3, 0)
     heads = [struct.unpack_from("<IIII", data, 8 + 16 * i) for i in range(3)]
@@ -57,7 +57,7 @@ def _with(data: bytes, pos: int, fmt: str, *values) -> bytes:
 
 
 def _bad_payloads():
-    data, sym, idx = _payload(h=10, slices=3)
+    data, _, _ = _payload(h=10, slices=3)
     size0 = struct.unpack_from("<I", data, 8 + 12)[0]
     yield "magic", _with(data, 0, "<4s", b"ZVCQ")
     yield "version", _with(data, 4, "<B", 2)
@@ -78,7 +78,7 @@ def _bad_payloads():
 
 @pytest.mark.parametrize("what, bad", list(_bad_payloads()), ids=lambda v: v if isinstance(v, str) else "")
 def test_malformed_headers_raise_entropy_decode_error(what, bad):
-    _, sym, idx = _payload(h=10, slices=3)
+    _, _, idx = _payload(h=10, slices=3)
     with pytest.raises(EntropyDecodeError, match=what):
         entropy.decode_gaussian(bad, idx)
     assert issubclass(EntropyDecodeError, ZVC69FormatError)
@@ -94,7 +94,7 @@ def test_huge_slice_sizes_do_not_allocate():
 
 
 def test_decode_shape_limits():
-    data, sym, idx = _payload()
+    data, _, _ = _payload()
     with pytest.raises(EntropyDecodeError, match="symbols"):
         entropy.decode_factorized(data, entropy.CdfTable.from_pmfs([np.ones(2)], np.zeros(1)), (1, 1 << 15, 1 << 15))
     with pytest.raises(EntropyDecodeError, match="non-empty"):

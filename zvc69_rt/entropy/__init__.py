@@ -27,8 +27,22 @@ from zvc69_rt.entropy.tables import PRECISION, CdfTable
 from zvc69_rt.entropy.zvcp import payload_size
 
 __all__ = [
-    "CdfTable", "NUM_SCALES", "PRECISION", "SCALE_BOUND", "SCALE_TABLE", "auto_slices", "decode_factorized",
-    "decode_factorized_legacy", "decode_gaussian", "decode_gaussian_legacy", "encode_factorized",
-    "encode_factorized_legacy", "encode_gaussian", "encode_gaussian_legacy", "gaussian_table", "payload_size",
-    "scale_to_index", "warmup",
+    "NUM_SCALES",
+    "PRECISION",
+    "SCALE_BOUND",
+    "SCALE_TABLE",
+    "CdfTable",
+    "auto_slices",
+    "decode_factorized",
+    "decode_factorized_legacy",
+    "decode_gaussian",
+    "decode_gaussian_legacy",
+    "encode_factorized",
+    "encode_factorized_legacy",
+    "encode_gaussian",
+    "encode_gaussian_legacy",
+    "gaussian_table",
+    "payload_size",
+    "scale_to_index",
+    "warmup",
 ]

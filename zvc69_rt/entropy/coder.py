@@ -20,7 +20,7 @@ from zvc69_rt.errors import EntropyDecodeError
 
 MAX_SYMBOLS = 1 << 28  # 8192x8192 at /16 with 192 channels is ~50M; this is a sanity cap
 MIN_ROWS_PER_SLICE = 4
-SLICES_PER_THREAD = 1
+SLICES_PER_THREAD = 2
 
 # numba's workqueue threading layer aborts on concurrent parallel calls; serialise them
 # (the kernels release the GIL, so other Python threads keep running meanwhile).
@@ -28,7 +28,7 @@ _KERNEL_LOCK = threading.Lock()
 
 
 def auto_slices(height: int) -> int:
-    """One slice per numba thread, at least MIN_ROWS_PER_SLICE rows each, at most 255."""
+    """Two slices per numba thread (balance when cores are shared), >= MIN_ROWS_PER_SLICE rows each, <= 255."""
     n = SLICES_PER_THREAD * numba.get_num_threads()
     return int(max(1, min(n, height // MIN_ROWS_PER_SLICE, zvcp.MAX_SLICES)))
 
@@ -58,7 +58,7 @@ def check_index(index: np.ndarray, rows: int, what: str) -> np.ndarray:
         idx = idx.astype(np.uint8)
     idx = np.ascontiguousarray(idx)
     if idx.size and int(idx.max()) >= rows:
-        raise ValueError(f"{what}: scale_index {int(idx.max())} out of range (table has {rows} rows)")
+        raise ValueError(f"{what}: scale index {int(idx.max())} out of range (table has {rows} rows)")
     return idx
 
 
@@ -94,7 +94,13 @@ def encode_slices(symbols: np.ndarray, index: np.ndarray | None, table: CdfTable
     scratch = np.empty((len(ranges), cap), dtype=np.uint8)
     a = table.coder_arrays()
     with _KERNEL_LOCK:
-        starts = rans.encode_slices(sym.reshape(-1), idx1, per_channel, a.rinfo, a.enc, lo, hi, c, h * w, scratch)
+        if len(ranges) == 1:  # no thread hand-off for a single slice (legacy, small tensors)
+            starts = np.array([rans.encode_one(sym.reshape(-1), idx1, per_channel, a.rinfo, a.enc, lo[0], hi[0],
+                                               c, h * w, scratch[0])])
+        else:
+            with numba.parallel_chunksize(1):  # hand slices out one at a time: balances busy cores
+                starts = rans.encode_slices(sym.reshape(-1), idx1, per_channel, a.rinfo, a.enc, lo, hi, c, h * w,
+                                            scratch)
     return ranges, [scratch[i, starts[i]:].tobytes() for i in range(len(ranges))]
 
 
@@ -130,8 +136,13 @@ def decode_ranges(data: bytes | memoryview, ds: np.ndarray, sz: np.ndarray, rs: 
     out = np.empty(c * h * w, dtype=np.int32)
     a = table.coder_arrays()
     with _KERNEL_LOCK:
-        status = rans.decode_slices(buf, ds, sz, idx1, per_channel, a.rinfo, a.cdf, a.lut,
-                                    rs * w, re_ * w, c, h * w, out)
+        if len(ds) == 1:
+            status = np.array([rans.decode_one(buf, ds[0], sz[0], idx1, per_channel, a.rinfo, a.cdf, a.lut,
+                                               rs[0] * w, re_[0] * w, c, h * w, out)])
+        else:
+            with numba.parallel_chunksize(1):
+                status = rans.decode_slices(buf, ds, sz, idx1, per_channel, a.rinfo, a.cdf, a.lut,
+                                            rs * w, re_ * w, c, h * w, out)
     bad = np.flatnonzero(status)
     if bad.size:
         i = int(bad[0])

@@ -39,7 +39,7 @@ def build_gaussian_table() -> CdfTable:
     z = -_norm_ppf(TAIL_MASS / 2)
     pmfs, offsets = [], []
     for s in SCALE_TABLE.astype(np.float64):
-        r = min(int(math.ceil(z * s)), 127)
+        r = min(math.ceil(z * s), 127)
         v = np.arange(-r, r + 1, dtype=np.float64)
         upper = np.array([0.5 * math.erfc(-(x + 0.5) / (s * math.sqrt(2))) for x in v])
         lower = np.array([0.5 * math.erfc(-(x - 0.5) / (s * math.sqrt(2))) for x in v])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zvc69_rt.entropy import coder, rans
+from zvc69_rt.entropy import coder
 from zvc69_rt.entropy.gaussian import gaussian_table
 from zvc69_rt.entropy.tables import CdfTable
 from zvc69_rt.errors import EntropyDecodeError
@@ -18,7 +18,7 @@ from zvc69_rt.errors import EntropyDecodeError
 
 def encode_legacy(symbols: np.ndarray, index: np.ndarray | None, table: CdfTable) -> bytes:
     """Symbols [C,H,W] with rows from index (None: row = channel) -> raw rANS bytes."""
-    ranges, slices = coder.encode_slices(symbols, index, table, 1)
+    _, slices = coder.encode_slices(symbols, index, table, 1)
     return slices[0]
 
 

@@ -79,7 +79,7 @@ class CdfTable:
         return bits
 
     @classmethod
-    def from_pmfs(cls, pmfs: list[np.ndarray], offsets: np.ndarray) -> "CdfTable":
+    def from_pmfs(cls, pmfs: list[np.ndarray], offsets: np.ndarray) -> CdfTable:
         """Quantize float pmfs (mass outside each support goes to ESCAPE) to 16 bits."""
         lengths = [len(p) + 1 for p in pmfs]
         lmax = max(lengths)
