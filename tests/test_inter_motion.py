@@ -117,3 +117,14 @@ def test_random_corruption_never_crashes():
         except ZVC69FormatError:
             continue
         assert m.vectors.shape == (2, 16, 16) and used <= len(bad)
+
+
+def test_block_mean_smooths_and_keeps_shape():
+    flow = _smooth_flow(16, 24, seed=7)
+    b = mo.block_mean(flow, 4)
+    assert b.shape == flow.shape
+    np.testing.assert_allclose(b[:, :4, :4], flow[:, :4, :4].mean(axis=(1, 2), keepdims=True) * np.ones((1, 4, 4)),
+                               rtol=1e-6)
+    assert mo.block_mean(flow, 1) is flow and mo.block_mean(flow[:, :15], 4) is None
+    q, qb = mo.quantize(flow), mo.quantize(b)
+    assert len(mo.encode_motion(qb)) < len(mo.encode_motion(q))  # the smoother field is cheaper

@@ -23,7 +23,14 @@ import numpy as np
 
 from zvc69_rt import entropy
 from zvc69_rt.bitstream.motion_header import MotionPrecision
-from zvc69_rt.codec.motion import CodedMotion, decode_motion, encode_motion, estimate_motion_bits, quantize
+from zvc69_rt.codec.motion import (
+    CodedMotion,
+    block_mean,
+    decode_motion,
+    encode_motion,
+    estimate_motion_bits,
+    quantize,
+)
 from zvc69_rt.errors import EntropyDecodeError, InputError, ZVC69FormatError
 from zvc69_rt.models.bundle import ModelBundle
 from zvc69_rt.models.scale_head import IntegerScaleHead
@@ -35,6 +42,8 @@ DECODER_GRAPHS = ("motion_compensation", "residual_hyper_synthesis", "residual_s
 RESIDUAL_SKIPPED, RESIDUAL_CODED = 0, 1
 #: Mean squared prediction error (RGB in [0,1]) below which the residual is not even analysed.
 SKIP_MSE = (0.25 / 255) ** 2
+#: Motion smoothing the encoder tries (block x block groups of H/4 vectors averaged): 1 = as estimated.
+MOTION_BLOCKS = (1, 4)
 
 
 def should_skip_residual(residual: np.ndarray, threshold: float = SKIP_MSE) -> bool:
@@ -135,7 +144,8 @@ class PFrameCodec:
         flow = self._run("motion_estimation", ref=ref[None].astype(np.float32, copy=False), cur=cur[None])["flow"][0]
         precisions = (MotionPrecision.QUARTER_PEL, MotionPrecision.HALF_PEL, MotionPrecision.FULL_PEL) \
             if precision is None else (MotionPrecision(precision),)
-        cands = [quantize(flow, p) for p in precisions]
+        fields = [f for f in (block_mean(flow, b) for b in MOTION_BLOCKS) if f is not None]
+        cands = [quantize(f, p) for f in fields for p in precisions]
         cands = [c for c in cands if not c.is_zero] + [quantize(np.zeros_like(flow), precisions[0])]
         best = None
         for cand in cands:

@@ -61,6 +61,19 @@ def quantize(flow: np.ndarray, precision: MotionPrecision | int = MotionPrecisio
     return CodedMotion(q, p)
 
 
+def block_mean(flow: np.ndarray, block: int) -> np.ndarray | None:
+    """Each block x block group of vectors replaced by its mean: a smoother field whose
+    DPCM is mostly zero (an encoder-side rate option; the format is unchanged).
+    None when the grid does not divide into blocks."""
+    c, h, w = flow.shape
+    if block <= 1:
+        return flow
+    if h % block or w % block:
+        return None
+    m = flow.reshape(c, h // block, block, w // block, block).mean(axis=(2, 4), keepdims=True)
+    return np.broadcast_to(m, (c, h // block, block, w // block, block)).reshape(c, h, w)
+
+
 def dpcm(v: np.ndarray) -> np.ndarray:
     d = v.astype(np.int64)
     out = d.copy()
