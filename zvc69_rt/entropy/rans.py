@@ -176,16 +176,23 @@ def _decode_range(buf, start, size, idx, per_channel, rinfo, cdf, lut, lo, hi, C
         # Branchless renormalisation: read clamped to the slice, keep the byte only when
         # needed; an overrun is flagged after the fact (the clamp keeps reads in bounds).
         need = np.int64(xa < RANS_L)
-        bad = need & np.int64(p > last)
-        xa = (xa << (need << 3)) | (np.int64(buf[U(min(p, last))]) & -need)
-        p += need
-        need = np.int64(xa < RANS_L)
-        bad |= need & np.int64(p > last)
-        xa = (xa << (need << 3)) | (np.int64(buf[U(min(p, last))]) & -need)
-        p += need
-        if bad:
-            status = ERR_OVERRUN
-            break
+        if p < last:  # two bytes left at least: no clamps needed
+            xa = (xa << (need << 3)) | (np.int64(buf[U(p)]) & -need)
+            p += need
+            need = np.int64(xa < RANS_L)
+            xa = (xa << (need << 3)) | (np.int64(buf[U(p)]) & -need)
+            p += need
+        else:
+            bad = need & np.int64(p > last)
+            xa = (xa << (need << 3)) | (np.int64(buf[U(min(p, last))]) & -need)
+            p += need
+            need = np.int64(xa < RANS_L)
+            bad |= need & np.int64(p > last)
+            xa = (xa << (need << 3)) | (np.int64(buf[U(min(p, last))]) & -need)
+            p += need
+            if bad:
+                status = ERR_OVERRUN
+                break
         n = rinfo[U(r4 + 3)]
         if s < n - 1:
             v = s + rinfo[U(r4 + 2)]
