@@ -149,6 +149,41 @@ def _anchors(sym: np.ndarray, idx: np.ndarray, python: str | None, repeat: int) 
     return res
 
 
+def machine_parallel_speedup(repeat: int = 3) -> float:
+    """Speed-up of a plain compute-bound numba loop on all numba threads vs one.
+
+    Calibrates the parallel-efficiency figures: on a shared machine the second core is
+    often not really free, and then no coder can scale either.
+    """
+    import numba
+    from numba import njit, prange
+
+    @njit(nogil=True)
+    def work(n):
+        x = 1
+        for i in range(n):
+            x = (x * 48271 + i) % 2147483647
+        return x
+
+    @njit(parallel=True, nogil=True)
+    def par(k, n):
+        out = np.empty(k, np.int64)
+        for i in prange(k):
+            out[i] = work(n)
+        return out
+
+    threads = numba.get_num_threads()
+    par(threads, 10)
+    times = {}
+    try:
+        for t in (1, threads):
+            numba.set_num_threads(t)
+            times[t] = _best(lambda: par(threads, 2_000_000), repeat)
+    finally:
+        numba.set_num_threads(threads)
+    return times[1] / times[threads]
+
+
 def _cpu_name() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=False).stdout
@@ -197,6 +232,7 @@ def run(args) -> int:
     for d in ("encode", "decode"):
         res[f"{d}_parallel_efficiency"] = (res["parallel"][f"{d}_msym_s"] / res["single"][f"{d}_msym_s"]
                                            / max(1, min(threads, slices)))
+    res["machine_parallel_speedup"] = machine_parallel_speedup()
     if not args.no_compile:
         res["compile"] = _compile_times()
     res["anchors"] = _anchors(sym, idx, args.anchor_python, args.repeat)
@@ -223,7 +259,8 @@ def _print_table(r: dict) -> None:
         elif name == "missing":
             print(f"anchors: not run ({v})")
     print(f"parallel efficiency: encode {r['encode_parallel_efficiency']:.2f}, "
-          f"decode {r['decode_parallel_efficiency']:.2f}")
+          f"decode {r['decode_parallel_efficiency']:.2f} (a plain numba loop: x{r['machine_parallel_speedup']:.2f} "
+          f"on {r['threads']} threads right now)")
     c = r.get("compile")
     if c:
         if "error" in c:
