@@ -12,8 +12,10 @@ import collections
 import numpy as np
 
 from zvc69_rt.codec.colorspace import coding_colorspace
+from zvc69_rt.codec.inter import DECODER_GRAPHS as P_DECODER_GRAPHS
+from zvc69_rt.codec.inter import PFrameCodec
 from zvc69_rt.codec.intra import IntraCodec
-from zvc69_rt.codec.runtime import load_runners
+from zvc69_rt.codec.runtime import GRAPHS, load_runners
 from zvc69_rt.errors import NotAvailableError, ZVC69FormatError
 from zvc69_rt.frame import Frame
 from zvc69_rt.io.color import rgb_to_yuv420
@@ -37,11 +39,15 @@ class Decoder:
                 f"{file_header.hyperprior_channels} do not match the model's "
                 f"{self.bundle.latent_channels}/{self.bundle.hyperprior_channels}"
             )
+        has_inter = "inter" in self.bundle.manifest and file_header.gop_size > 1
         if runners is None:
-            runners, self.backend_name = load_runners(self.bundle, backend, precision)
+            graphs = GRAPHS + (P_DECODER_GRAPHS if has_inter else ())
+            runners, self.backend_name = load_runners(self.bundle, backend, precision, graphs)
         else:
             self.backend_name = "injected"
         self.intra = IntraCodec(self.bundle, runners)
+        self.inter = PFrameCodec(self.bundle, runners) if has_inter else None
+        self._reference: np.ndarray | None = None
         a = self.bundle.alignment
         self.width, self.height = file_header.width, file_header.height
         self.latent_size = (-(-self.height // a) * a // 16, -(-self.width // a) * a // 16)
@@ -53,11 +59,16 @@ class Decoder:
         """One frame record -> padded float32 RGB [3, Hp, Wp]."""
         n = self.frames_out
         ftype = frame_header.frame_type
-        if ftype != 0:
+        if ftype not in (0, 1):
             name = FRAME_TYPE_NAMES.get(ftype)
             if name is None:
                 raise ZVC69FormatError(f"frame {n}: frame_type {ftype} is not one of 0..3")
             raise NotAvailableError(f"frame {n}: {name}-frames are not supported by this decoder build yet")
+        if ftype == 1 and (self.inter is None or self._reference is None):
+            raise ZVC69FormatError(
+                f"frame {n}: P-frame " + ("before any I-frame" if self.inter is not None else
+                                          "in a stream whose header (gop_size) or model has no P-frames")
+            )
         lh, lw = frame_header.latent_height, frame_header.latent_width
         if (lh, lw) != self.latent_size:
             raise ZVC69FormatError(
@@ -67,9 +78,16 @@ class Decoder:
         if not 0 <= frame_header.quality_level <= 100:
             raise ZVC69FormatError(f"frame {n}: quality_level {frame_header.quality_level} is outside 0..100")
         try:
-            return self.intra.decompress(data, (lh, lw), frame_header.quality_level)
+            if ftype == 1:
+                rgb = self.inter.decompress(data, self._reference, (lh, lw), frame_header.quality_level)
+            else:
+                rgb = self.intra.decompress(data, (lh, lw), frame_header.quality_level)
         except ZVC69FormatError as exc:
+            self._reference = None  # a broken reference must not feed later P-frames
             raise type(exc)(f"frame {n}: {exc}") from exc
+        if self.inter is not None:
+            self._reference = rgb
+        return rgb
 
     def send_packet(self, frame_header, data: bytes | memoryview) -> None:
         rgb = self.decode_rgb(frame_header, data)

@@ -18,8 +18,10 @@ import numpy as np
 
 from zvc69_rt.codec.api import EncoderConfig, Packet
 from zvc69_rt.codec.colorspace import coding_colorspace
+from zvc69_rt.codec.inter import ENCODER_GRAPHS as P_ENCODER_GRAPHS
+from zvc69_rt.codec.inter import PFrameCodec
 from zvc69_rt.codec.intra import IntraCodec, IntraLatents
-from zvc69_rt.codec.runtime import load_runners
+from zvc69_rt.codec.runtime import GRAPHS, load_runners
 from zvc69_rt.errors import InputError
 from zvc69_rt.frame import Frame
 from zvc69_rt.io.color import yuv420_to_rgb
@@ -27,13 +29,16 @@ from zvc69_rt.io.padding import pad_to_multiple
 from zvc69_rt.models.bundle import ModelBundle
 
 FRAME_I = 0
+FRAME_P = 1
 
 
 @dataclass
 class _Work:
     pts: int
+    frame_type: int = FRAME_I
     x: np.ndarray | None = None
     latents: IntraLatents | None = None
+    data: bytes | None = None  # P-frames are entropy coded in infer (the next frame needs their recon)
 
 
 class Encoder:
@@ -41,19 +46,26 @@ class Encoder:
         config.validate()
         self.config = config
         self.bundle = bundle or ModelBundle.load(config.model)
+        self.has_inter = "inter" in self.bundle.manifest
+        self.gop = config.gop
+        if config.bframes:
+            warnings.warn(f"B-frames are not implemented yet; coding --bframes {config.bframes} as 0 (low delay)",
+                          stacklevel=2)
+        if config.gop > 1 and not self.has_inter:
+            warnings.warn(
+                "this model bundle has no inter-frame (P) graphs; coding every frame as an I-frame (gop 1)",
+                stacklevel=2,
+            )
+            self.gop = 1
+        graphs = GRAPHS + (P_ENCODER_GRAPHS if self.gop > 1 else ())
         if runners is None:
-            runners, self.backend_name = load_runners(self.bundle, config.backend, config.precision)
+            runners, self.backend_name = load_runners(self.bundle, config.backend, config.precision, graphs)
         else:
             self.backend_name = "injected"
         self.intra = IntraCodec(self.bundle, runners)
-        self.gop = config.gop
-        if config.gop > 1 or config.bframes:
-            # The shipped bundle has no inter (P/B) graphs yet: say so, code intra-only.
-            warnings.warn(
-                "this model bundle has no inter-frame (P/B) graphs yet; coding every frame as an I-frame "
-                "(gop 1)", stacklevel=2,
-            )
-            self.gop = 1
+        self.inter = PFrameCodec(self.bundle, runners) if self.gop > 1 else None
+        self._reference: np.ndarray | None = None  # decoder-side reconstruction (closed loop)
+        self._position = 0  # frames sent to infer, for the GOP structure
         self.matrix, self.range = coding_colorspace(config.width, config.height)
         self._queue: collections.deque[Packet] = collections.deque()
         self.frames_in = 0
@@ -86,14 +98,25 @@ class Encoder:
         return _Work(pts=frame.pts, x=x)
 
     def infer(self, work: _Work) -> _Work:
-        work.latents = self.intra.analyse(work.x, self.config.quality)
+        """Called strictly in frame order: P-frames predict from the previous reconstruction."""
+        q = self.config.quality
+        keyframe = self._position % self.gop == 0
+        self._position += 1
+        if keyframe:
+            work.latents = self.intra.analyse(work.x, q)
+            if self.inter is not None:  # the next P-frame predicts from what the decoder will see
+                lat = work.latents
+                self._reference = self.intra.synthesise(np.rint(lat.y - lat.mean).astype(np.int32), lat.mean, q)
+        else:
+            work.frame_type = FRAME_P
+            work.data, self._reference = self.inter.code(self.inter.analyse(work.x, self._reference, q))
         work.x = None
         return work
 
     def entropy_code(self, work: _Work) -> Packet:
-        data, _ = self.intra.code(work.latents)
+        data = work.data if work.data is not None else self.intra.code(work.latents)[0]
         h, w = self.latent_size
-        return Packet(frame_type=FRAME_I, pts=work.pts, quality=self.config.quality,
+        return Packet(frame_type=work.frame_type, pts=work.pts, quality=self.config.quality,
                       latent_height=h, latent_width=w, data=data)
 
     def flush(self) -> list[Packet]:
