@@ -16,6 +16,7 @@ from zvc69_rt import __version__
 from zvc69_rt.errors import NotAvailableError, ZVC69Error
 
 COMMAND_MODULES = ("info", "encode", "decode", "serve", "bench", "engines", "evaluate")
+COMMAND_HELP = {"serve": "run the HTTP encoder service", "engines": "build TensorRT engines for a model bundle"}
 
 
 def _version_text() -> str:
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         except ModuleNotFoundError as exc:
             if exc.name != f"zvc69_rt.cli.{name}":
                 raise
+            p = sub.add_parser(name, help=f"{COMMAND_HELP.get(name, name)} (not built yet)")
+            p.set_defaults(func=_not_built(name))
             continue
         mod.register(sub)
     return parser
@@ -55,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:
     return f"zvc69: warning: {message}\n"
+
+
+def _not_built(name: str):
+    def run(args) -> int:
+        raise NotAvailableError(f"the {name} command is not built yet in this version")
+
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
