@@ -117,6 +117,7 @@ class ServiceClient:
                  transport: httpx.BaseTransport | None = None, http: httpx.Client | None = None):
         key = api_key if api_key is not None else os.environ.get("ZVC69_API_KEY")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._own_http = http is None
         self.http = http or httpx.Client(base_url=base_url, headers=headers, timeout=timeout, transport=transport)
         if http is not None and key:
             self.http.headers["Authorization"] = f"Bearer {key}"
@@ -176,7 +177,8 @@ class ServiceClient:
         return self.http.get("/readyz").status_code == 200
 
     def close(self) -> None:
-        self.http.close()
+        if self._own_http:  # a caller's client (e.g. a TestClient) stays open
+            self.http.close()
 
     def __enter__(self) -> Self:
         return self

@@ -1,0 +1,148 @@
+"""The service on the real codec: its bitstreams are byte-identical to in-process Encoder+StreamWriter
+and to `zvc69 encode`; /v1/encode and /v1/decode match the CLI; the Python client round-trips."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from zvc69_rt.bitstream import StreamWriter
+from zvc69_rt.cli import main as cli_main
+from zvc69_rt.client import ServiceClient, encode_frames_via_server
+from zvc69_rt.codec.api import EncoderConfig
+from zvc69_rt.codec.encoder import Encoder
+from zvc69_rt.frame import Frame
+from zvc69_rt.io.y4m import Y4MReader
+from zvc69_rt.service.app import create_app
+from zvc69_rt.service.settings import Settings
+
+pytestmark = pytest.mark.filterwarnings("ignore:this model bundle has no inter-frame")
+
+CLIP = Path(__file__).resolve().parents[1] / "examples" / "bikes_320x136.y4m"
+N = 3
+KEY = "k" * 32
+
+
+@pytest.fixture(scope="module")
+def clip3() -> bytes:
+    """The first N frames of the example clip as a Y4M file."""
+    raw = CLIP.read_bytes()
+    head = raw.index(b"\n") + 1
+    fb = 6 + Frame.nbytes_for(320, 136)
+    return raw[: head + N * fb]
+
+
+@pytest.fixture(scope="module")
+def frames(clip3) -> list[Frame]:
+    return list(Y4MReader(io.BytesIO(clip3)))
+
+
+@pytest.fixture(scope="module")
+def cli_zvc(tmp_path_factory, clip3) -> bytes:
+    d = tmp_path_factory.mktemp("svc")
+    (d / "in.y4m").write_bytes(clip3)
+    assert cli_main(["encode", str(d / "in.y4m"), "-o", str(d / "out.zvc"), "--quiet"]) == 0
+    return (d / "out.zvc").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def http():
+    with TestClient(create_app(Settings(api_keys=(KEY,), warmup=False))) as c:
+        c.headers["Authorization"] = f"Bearer {KEY}"
+        yield c
+
+
+def test_stream_bitstream_equals_in_process_encoder_and_cli(http, frames, cli_zvc):
+    fb = Frame.nbytes_for(320, 136)
+    sid = http.post("/v1/streams", json={"width": 320, "height": 136, "fps_num": 25}).json()["id"]
+    body = b"".join(f.to_bytes() for f in frames)
+    r1 = http.post(f"/v1/streams/{sid}/frames", content=body[:fb])
+    r2 = http.post(f"/v1/streams/{sid}/frames", content=body[fb:])
+    r3 = http.post(f"/v1/streams/{sid}/close")
+    assert r1.status_code == r2.status_code == r3.status_code == 200
+    svc = http.get(f"/v1/streams/{sid}/bitstream").content
+
+    enc = Encoder(EncoderConfig(width=320, height=136, fps_num=25, fps_den=1))
+    sink = io.BytesIO()
+    w = StreamWriter(sink, enc.file_header())
+    for f in frames:
+        for p in enc.encode(f):
+            w.write_packet(p)
+    enc.send_frame(None)
+    while (p := enc.receive_packet()) is not None:
+        w.write_packet(p)
+    w.close()
+    assert svc == sink.getvalue()
+    assert svc[64 : 64 + len(r1.content + r2.content + r3.content)] == r1.content + r2.content + r3.content
+    assert svc == cli_zvc  # same frames, same (default) settings as `zvc69 encode`
+
+
+def test_settings_change_the_bitstream_like_the_cli(http, frames, clip3, tmp_path):
+    (tmp_path / "in.y4m").write_bytes(clip3)
+    assert cli_main(["encode", str(tmp_path / "in.y4m"), "-o", str(tmp_path / "q.zvc"), "--quality", "20",
+                     "--gop", "4", "--quiet"]) == 0
+    with ServiceClient("http://x", api_key=KEY, http=http) as c:
+        s = c.open_stream(320, 136, 25, 1, quality=20, gop=4)
+        s.push(frames)
+        s.close()
+        assert s.bitstream() == (tmp_path / "q.zvc").read_bytes()
+        s.delete()
+
+
+def test_v1_encode_equals_cli(http, clip3, cli_zvc):
+    def chunks():
+        for i in range(0, len(clip3), 7777):
+            yield clip3[i : i + 7777]
+
+    r = http.post("/v1/encode", content=chunks(), headers={"Content-Type": "video/x-yuv4mpeg"})
+    assert r.status_code == 200, r.text
+    assert r.content == cli_zvc and r.headers["x-frames-in"] == str(N)
+    with ServiceClient("http://x", http=http) as c:
+        assert c.encode_y4m(clip3, chunk=4096) == cli_zvc
+
+
+def test_v1_decode_equals_cli(http, cli_zvc, tmp_path):
+    (tmp_path / "s.zvc").write_bytes(cli_zvc)
+    assert cli_main(["decode", str(tmp_path / "s.zvc"), "-o", str(tmp_path / "d.y4m"), "--quiet"]) == 0
+    r = http.post("/v1/decode", content=cli_zvc)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("video/x-yuv4mpeg")
+    assert r.content == (tmp_path / "d.y4m").read_bytes()
+
+
+def test_bad_inputs_to_file_routes_are_422_with_reason(http, clip3, cli_zvc):
+    r = http.post("/v1/encode", content=b"NOTY4M at all\n")
+    assert r.status_code == 422 and "Y4M" in r.json()["detail"]
+    r = http.post("/v1/encode", content=clip3[:-100])  # last frame truncated
+    assert r.status_code == 422 and "frame 2 is truncated" in r.json()["detail"]
+    r = http.post("/v1/encode", content=clip3, params={"quality": 101})
+    assert r.status_code == 422
+    bad = bytearray(cli_zvc)
+    bad[200] ^= 0xFF  # inside frame 0's data: CRC-16 mismatch
+    r = http.post("/v1/decode", content=bytes(bad))
+    assert r.status_code == 422 and "frame 0" in r.json()["detail"]
+    r = http.post("/v1/decode", content=cli_zvc[:40])
+    assert r.status_code == 422
+    assert http.get("/healthz").status_code == 200
+
+
+def test_decode_output_limit_is_413(clip3, cli_zvc):
+    with TestClient(create_app(Settings(warmup=False, max_decode_output_bytes=100_000))) as c:
+        r = c.post("/v1/decode", content=cli_zvc)
+        assert r.status_code == 413 and "limit" in r.json()["detail"]
+
+
+def test_client_pushes_numpy_frames_and_matches_frames(http, frames):
+    cfg = EncoderConfig(width=320, height=136, fps_num=25)
+    with ServiceClient("http://x", http=http) as c:
+        a = encode_frames_via_server(c, frames, cfg)
+        with c.open_stream(320, 136, 25) as s:
+            arr = np.frombuffer(b"".join(f.to_bytes() for f in frames), np.uint8).reshape(N, -1)
+            recs = s.push(arr)
+            recs += s.close()
+            b = s.bitstream()
+            assert s.frames_in == N and s.records_out == N
+    assert a == b and b[64 : 64 + len(recs)] == recs
