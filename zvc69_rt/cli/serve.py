@@ -63,6 +63,36 @@ def run(args) -> int:
         print("zvc69 serve: warning: no API key set; /v1 is open to anyone who can reach "
               f"{args.host}:{args.port}", file=sys.stderr)
     app = create_app(settings)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=30,
-                access_log=args.log_level == "debug")
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+                            timeout_graceful_shutdown=30, access_log=args.log_level == "debug")
+    server = _Server(config)
+    server.run()
+    if server.stopped_by:
+        print(f"zvc69 serve: stopped by signal {server.stopped_by} after a graceful shutdown", file=sys.stderr)
     return 0
+
+
+def _server_class():
+    import contextlib
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; we exit 0 instead."""
+
+        stopped_by: int | None = None
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            with super().capture_signals():
+                yield
+                captured = getattr(self, "_captured_signals", None)
+                if captured:
+                    self.stopped_by = captured[0]
+                    captured.clear()
+
+    return Server
+
+
+def _Server(config):  # noqa: N802 - built lazily so `zvc69 --help` does not import uvicorn
+    return _server_class()(config)
