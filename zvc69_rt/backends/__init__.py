@@ -1,0 +1,1 @@
+"""Inference backends behind one protocol (base.py): ONNX Runtime and native TensorRT."""
