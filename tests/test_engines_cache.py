@@ -53,7 +53,8 @@ def test_profiles_parse_and_shapes():
 def test_build_reuse_and_key_fields(trt, bundle, tmp_path):
     cache = make_cache(trt, tmp_path / "cache")
     spec = GraphSpec.from_path(bundle / "analysis.fp32.onnx")
-    assert (spec.name, spec.precision, spec.bundle_hash) == ("analysis", "fp32", "ab" * 32)
+    manifest_hash = json.loads((bundle / "manifest.json").read_text())["hash"]
+    assert (spec.name, spec.precision, spec.bundle_hash) == ("analysis", "fp32", manifest_hash)
     first = cache.get_or_build(spec, parse_profile("720p"))
     assert first.built and tensorrt_fake.STATS["builds"] == 1
     k = first.key
