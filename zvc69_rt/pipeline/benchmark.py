@@ -113,3 +113,43 @@ def benchmark_pipeline(make_staged: Callable[[], StagedEncoder], frames: Sequenc
         "peak_rss_mib": peak_rss_mib(),
         "config": config.to_dict(),
     }
+
+
+def synthetic_frames(width: int, height: int, n: int, seed: int = 0) -> list[Frame]:
+    """A moving random texture (incompressible-ish: a worst case for entropy coding)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (height, width), dtype=np.uint8)
+    ch, cw = Frame.chroma_shape(width, height)
+    return [Frame(y=np.roll(base, 4 * i, axis=1), u=np.full((ch, cw), 128, np.uint8),
+                  v=np.full((ch, cw), 128, np.uint8), pts=i) for i in range(n)]
+
+
+def codec_benchmark(width: int = 1920, height: int = 1080, frames: int = 8, preset: str = "realtime_1080p",
+                    threads: int | None = None, precision: str = "fp32") -> dict:
+    """The real Encoder (shipped bundle, ONNX Runtime), intra frames, sequential vs pipelined."""
+    import warnings
+
+    from zvc69_rt.backends.onnxruntime import OnnxRuntimeBackend
+    from zvc69_rt.codec.api import EncoderConfig
+    from zvc69_rt.codec.encoder import Encoder
+    from zvc69_rt.codec.runtime import GRAPHS
+    from zvc69_rt.models.bundle import ModelBundle
+
+    bundle = ModelBundle.load()
+    be = OnnxRuntimeBackend(threads=threads)
+    runners = {g: be.load(bundle.graph_path(g, precision)) for g in GRAPHS}
+    cfg = EncoderConfig(width=width, height=height, gop=1, precision=precision)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return benchmark_pipeline(lambda: Encoder(cfg, bundle=bundle, runners=runners),
+                                  synthetic_frames(width, height, frames), PipelineConfig.preset(preset), warmup=1)
+
+
+if __name__ == "__main__":  # python -m zvc69_rt.pipeline.benchmark [W H N PRESET]
+    import json
+
+    a = sys.argv[1:]
+    r = codec_benchmark(int(a[0]), int(a[1]), int(a[2]), a[3]) if a else codec_benchmark()
+    print(json.dumps(r))
