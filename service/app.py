@@ -14,13 +14,13 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
-
-from zvc69_rt import __version__
-from zvc69_rt.errors import InputError, ModelMismatchError, NotAvailableError, ZVC69FormatError
 from zvc69_rt.service.limits import LimitExceeded
 from zvc69_rt.service.settings import Settings
 from zvc69_rt.service.state import ServiceState
 from zvc69_rt.service.streams import EncoderFailed, StreamConflict, StreamNotFound
+
+from zvc69_rt import __version__
+from zvc69_rt.errors import InputError, ModelMismatchError, NotAvailableError, ZVC69FormatError
 
 log = logging.getLogger("zvc69.service")
 
@@ -52,7 +52,7 @@ async def _warmup(state: ServiceState) -> None:
         await state.run(state.encode_pool, _warm_once, state)
         state.ready = True
         state.metrics.ready.set(1)
-    except Exception as exc:  # /readyz reports it; /healthz stays up so operators can see why
+    except Exception as exc:  # noqa: BLE001 - /readyz reports it; /healthz stays up so operators can see why
         state.ready_error = f"model warm-up failed: {type(exc).__name__}: {exc}"
         log.error(state.ready_error)
 

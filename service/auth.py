@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
-
 from zvc69_rt.service.state import ServiceState, get_state
 
 ANONYMOUS = "anonymous"
@@ -35,7 +35,7 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": 'Bearer realm="zvc69"'})
 
 
-def require_key(request: Request, state: ServiceState = Depends(get_state)) -> str:
+def require_key(request: Request, state: Annotated[ServiceState, Depends(get_state)]) -> str:
     """FastAPI dependency: the caller's owner id, or 401."""
     keys = state.settings.api_keys
     if not keys:

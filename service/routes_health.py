@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
-
 from zvc69_rt.service.metrics import CONTENT_TYPE
 from zvc69_rt.service.state import ServiceState, get_state
 

@@ -14,13 +14,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.requests import ClientDisconnect
-
-from zvc69_rt.codec.api import EncoderConfig
 from zvc69_rt.service.auth import require_key
 from zvc69_rt.service.bodypipe import BodyPipe
 from zvc69_rt.service.limits import LimitExceeded, Reservation, declared_length, read_body
 from zvc69_rt.service.routes_streams import OCTETS, encoder_config
 from zvc69_rt.service.state import ServiceState, get_state
+
+from zvc69_rt.codec.api import EncoderConfig
 
 router = APIRouter(prefix="/v1", tags=["files"])
 Owner = Annotated[str, Depends(require_key)]
@@ -88,7 +88,7 @@ async def encode_file(
     state.acquire_oneshot()
     pipe = BodyPipe(asyncio.get_running_loop())
     source = io.BufferedReader(pipe, buffer_size=1 << 16)
-    params = dict(quality=quality, gop=gop, bframes=bframes, preset=preset)
+    params = {"quality": quality, "gop": gop, "bframes": bframes, "preset": preset}
     t0 = time.perf_counter()
 
     def job():

@@ -7,14 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
-
-from zvc69_rt.codec.api import MAX_DIMENSION, MIN_DIMENSION, EncoderConfig
-from zvc69_rt.errors import InputError
-from zvc69_rt.frame import Frame
 from zvc69_rt.service.auth import require_key
 from zvc69_rt.service.limits import LimitExceeded, Reservation, read_body
 from zvc69_rt.service.state import ServiceState, get_state
 from zvc69_rt.service.streams import Stream, StreamState
+
+from zvc69_rt.codec.api import MAX_DIMENSION, MIN_DIMENSION, EncoderConfig
+from zvc69_rt.errors import InputError
+from zvc69_rt.frame import Frame
 
 router = APIRouter(prefix="/v1/streams", tags=["streams"])
 

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from starlette.requests import Request
-
 from zvc69_rt.service.limits import InflightBudget, LimitExceeded
 from zvc69_rt.service.metrics import Metrics
 from zvc69_rt.service.settings import Settings

@@ -19,11 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from zvc69_rt.service.limits import LimitExceeded
+
 from zvc69_rt.bitstream import StreamWriter
 from zvc69_rt.codec.api import EncoderConfig
 from zvc69_rt.errors import InputError, ZVC69FormatError
 from zvc69_rt.frame import Frame
-from zvc69_rt.service.limits import LimitExceeded
 
 
 class StreamState(str, enum.Enum):

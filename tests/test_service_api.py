@@ -12,12 +12,12 @@ import time
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-
-from zvc69_rt.bitstream import FrameHeader, StreamReader
-from zvc69_rt.frame import Frame
 from zvc69_rt.service.app import create_app
 from zvc69_rt.service.settings import Settings
 from zvc69_rt.service.testing import fake_encoder_factory
+
+from zvc69_rt.bitstream import FrameHeader, StreamReader
+from zvc69_rt.frame import Frame
 
 KEY_A = "a" * 24
 KEY_B = "b" * 24
@@ -26,7 +26,7 @@ FB = Frame.nbytes_for(W, H)
 
 
 def client(**overrides) -> TestClient:
-    kw = dict(encoder_factory=fake_encoder_factory(), warmup=False)
+    kw = {"encoder_factory": fake_encoder_factory(), "warmup": False}
     kw.update(overrides)
     return TestClient(create_app(Settings(**kw)))
 

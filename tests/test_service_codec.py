@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from zvc69_rt.service.app import create_app
+from zvc69_rt.service.settings import Settings
 
 from zvc69_rt.bitstream import StreamWriter
 from zvc69_rt.cli import main as cli_main
@@ -17,8 +19,6 @@ from zvc69_rt.codec.api import EncoderConfig
 from zvc69_rt.codec.encoder import Encoder
 from zvc69_rt.frame import Frame
 from zvc69_rt.io.y4m import Y4MReader
-from zvc69_rt.service.app import create_app
-from zvc69_rt.service.settings import Settings
 
 pytestmark = pytest.mark.filterwarnings("ignore:this model bundle has no inter-frame")
 

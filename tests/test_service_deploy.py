@@ -16,7 +16,7 @@ DOCKERFILE = (REPO / "Dockerfile").read_text()
 
 def stages() -> dict[str, str]:
     """Dockerfile text per stage name."""
-    parts = re.split(r"^FROM\s+", DOCKERFILE, flags=re.M)[1:]
+    parts = re.split(r"^FROM\s+", DOCKERFILE, flags=re.MULTILINE)[1:]
     out = {}
     for p in parts:
         m = re.match(r"(\S+)\s+AS\s+(\S+)", p)
@@ -61,7 +61,7 @@ def test_dockerfile_targets_base_user_healthcheck():
     assert re.search(r"ARG TRT_IMAGE=nvcr\.io/nvidia/tensorrt:\S+", DOCKERFILE)
     for name in ("cpu", "gpu"):
         text = st[name]
-        user = re.findall(r"^USER\s+(\S+)", text, flags=re.M)
+        user = re.findall(r"^USER\s+(\S+)", text, flags=re.MULTILINE)
         assert user and user[-1] not in ("root", "0"), name
         assert "HEALTHCHECK" in text and "/readyz" in text
         assert re.search(r'ENTRYPOINT \["zvc69", "serve", "--host", "0.0.0.0"', text)
@@ -80,10 +80,10 @@ def test_dockerfile_installs_existing_extras_and_every_package_folder():
     # every folder pyproject maps to a package is copied into the build stages
     folders = {v.split("/")[0] for v in pyproject["tool"]["setuptools"]["package-dir"].values()}
     for name in ("cpu-build", "gpu-build"):
-        copied = set(re.findall(r"^COPY (\S+) ", stages()[name], flags=re.M))
+        copied = set(re.findall(r"^COPY (\S+) ", stages()[name], flags=re.MULTILINE))
         assert folders <= copied | {"zvc69_rt"}, (name, folders - copied)
         assert {"pyproject.toml", "README.md"} <= set(re.findall(r"^COPY ([^\n]+)", stages()[name],
-                                                                  flags=re.M)[0].split()[:-1])
+                                                                  flags=re.MULTILINE)[0].split()[:-1])
 
 
 def test_dockerignore_keeps_secrets_and_venvs_out():

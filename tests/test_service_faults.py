@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from zvc69_rt.frame import Frame
 from zvc69_rt.service.app import create_app
 from zvc69_rt.service.settings import Settings
 from zvc69_rt.service.testing import fake_encoder_factory
+
+from zvc69_rt.frame import Frame
 
 W, H = 64, 64
 FB = Frame.nbytes_for(W, H)

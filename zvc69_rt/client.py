@@ -39,7 +39,7 @@ class ServiceError(ZVC69Error):
 def _detail(r: httpx.Response) -> str:
     try:
         d = r.json().get("detail", r.text)
-    except Exception:
+    except (ValueError, AttributeError):  # not JSON, or JSON that is not an object
         d = r.text
     return d if isinstance(d, str) else str(d)
 

@@ -211,7 +211,7 @@ def _client_stream(url: str, key: str, payloads: list[bytes], size, load: _Load,
                 if got != accepted:
                     load.error(f"stream {sid}: bitstream has {got} frames, {accepted} were accepted")
             c.delete(f"/v1/streams/{sid}")
-        except Exception as exc:  # a transport error or a crash counts, never aborts the run
+        except Exception as exc:  # noqa: BLE001 - a transport error or a crash counts, never aborts the run
             load.error(f"{type(exc).__name__}: {exc}")
 
 

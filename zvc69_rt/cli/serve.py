@@ -65,7 +65,7 @@ def run(args) -> int:
     app = create_app(settings)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                             timeout_graceful_shutdown=30, access_log=args.log_level == "debug")
-    server = _Server(config)
+    server = _server_class()(config)
     server.run()
     if server.stopped_by:
         print(f"zvc69 serve: stopped by signal {server.stopped_by} after a graceful shutdown", file=sys.stderr)
@@ -93,6 +93,3 @@ def _server_class():
 
     return Server
 
-
-def _Server(config):  # noqa: N802 - built lazily so `zvc69 --help` does not import uvicorn
-    return _server_class()(config)
