@@ -18,6 +18,9 @@ def build_bundle(bundle, precision: str = "fp16", profile: str = "1080p", cache_
 
     if precision not in PRECISIONS:
         raise InputError(f"--precision {precision!r}: use fp16, int8 or fp32")
+    from zvc69_rt.engines.onnx_support import require_parsable
+
+    require_parsable(bundle)
     be = TensorRTBackend(cache_dir=cache_dir, profile=profile)
     rows = []
     for name, variants in sorted(bundle.manifest["graphs"].items()):

@@ -142,7 +142,8 @@ def main(argv=None) -> int:
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     if last.exists():
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
+        if ck["opt"] is not None:  # None: recovered from a bundle (onnx_export.recover)
+            opt.load_state_dict(ck["opt"])
         for g in opt.param_groups:
             g["lr"] = args.lr
         step, best, rng_state = ck["step"], ck["best"], ck["rng"]

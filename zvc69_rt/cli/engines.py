@@ -25,13 +25,15 @@ def run_build(args) -> int:
     from pathlib import Path
 
     from zvc69_rt.engines.bundle import build_bundle
+    from zvc69_rt.engines.onnx_support import require_parsable
     from zvc69_rt.engines.profiles import parse_profile
     from zvc69_rt.engines.trt import import_tensorrt
     from zvc69_rt.models.bundle import ModelBundle
 
     parse_profile(args.profile)  # bad input is reported before anything heavy
-    import_tensorrt()  # NotAvailableError (exit 2) with the install hint
     bundle = ModelBundle.load(args.model)
+    require_parsable(bundle)  # a graph TensorRT would refuse is an error on any machine
+    import_tensorrt()  # NotAvailableError (exit 2) with the install hint
     rows = build_bundle(bundle, args.precision, args.profile, Path(args.cache) if args.cache else None,
                         force=args.force)
     total = 0.0
