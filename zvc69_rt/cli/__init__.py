@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from zvc69_rt import __version__
 from zvc69_rt.errors import NotAvailableError, ZVC69Error
 
-COMMAND_MODULES = ("info", "encode", "decode", "serve", "bench", "engines", "evaluate")
-COMMAND_HELP = {"serve": "run the HTTP encoder service", "engines": "build TensorRT engines for a model bundle"}
+COMMAND_MODULES = ("info", "encode", "decode", "serve", "bench", "engines", "evaluate", "import-compressai")
+COMMAND_HELP = {"serve": "run the HTTP encoder service", "engines": "build TensorRT engines for a model bundle",
+                "import-compressai": "convert a CompressAI hyperprior checkpoint into a model bundle"}
 
 
 def _version_text() -> str:
@@ -45,9 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
-            mod = importlib.import_module(f"zvc69_rt.cli.{name}")
+            mod = importlib.import_module(f"zvc69_rt.cli.{name.replace('-', '_')}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"zvc69_rt.cli.{name}":
+            if exc.name != f"zvc69_rt.cli.{name.replace('-', '_')}":
                 raise
             p = sub.add_parser(name, help=f"{COMMAND_HELP.get(name, name)} (not built yet)")
             p.set_defaults(func=_not_built(name))

@@ -11,6 +11,7 @@ import collections
 
 import numpy as np
 
+from zvc69_rt.bitstream.header import HeaderFlags
 from zvc69_rt.codec.colorspace import coding_colorspace
 from zvc69_rt.codec.inter import DECODER_GRAPHS as P_DECODER_GRAPHS
 from zvc69_rt.codec.inter import PFrameCodec
@@ -38,6 +39,10 @@ class Decoder:
                 f"file header: latent_channels/hyperprior_channels {file_header.latent_channels}/"
                 f"{file_header.hyperprior_channels} do not match the model's "
                 f"{self.bundle.latent_channels}/{self.bundle.hyperprior_channels}"
+            )
+        if not self.bundle.integerized and int(file_header.flags) & HeaderFlags.INTEGERIZED:
+            raise ZVC69FormatError(
+                "file header: INTEGERIZED is set but the model bundle computes scale indexes in float"
             )
         has_inter = "inter" in self.bundle.manifest and file_header.gop_size > 1
         if runners is None:

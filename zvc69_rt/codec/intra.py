@@ -7,6 +7,13 @@
 
 Split into analyse/code (encoder) and parse/synthesise (decoder) so the pipelined
 scheduler can run the backend stages and the CPU entropy stages on different workers.
+
+Imported bundles (docs/COMPRESSAI.md) differ in two optional ways, both off for our own
+bundles, whose streams are unchanged:
+  * manifest "scale_path": "float": hyper_synthesis outputs mean and scale, and the
+    host picks the scale index in float (CompressAI's rule) from the bundle's own
+    Gaussian tables (scale_table, y_cdf...) instead of the integer head;
+  * tables "z_medians": z is coded as round(z - median), z_hat = symbols + median.
 """
 
 from __future__ import annotations
@@ -26,8 +33,9 @@ class IntraLatents:
     """Backend outputs for one picture, before entropy coding."""
 
     y: np.ndarray  # float32 [M, h, w] (gained)
-    z_hat: np.ndarray  # int32 [N, h/4, w/4]
+    z_hat: np.ndarray  # int32 [N, h/4, w/4] (the coded symbols: z_hat - median with z_medians)
     mean: np.ndarray  # float32 [M, h, w]
+    scale_index: np.ndarray | None = None  # uint8 [M, h, w], float scale path only
 
 
 class IntraCodec:
@@ -42,7 +50,15 @@ class IntraCodec:
         self.z_table = entropy.CdfTable(
             cdf=t["z_cdf"], cdf_length=t["z_cdf_length"], offset=t["z_offset"]
         )
-        self.scale_head = IntegerScaleHead.from_tables(t)
+        self.float_scale = bundle.scale_path == "float"
+        self.scale_head = None if self.float_scale else IntegerScaleHead.from_tables(t)
+        self.z_medians = t["z_medians"].astype(np.float32).reshape(-1, 1, 1) if "z_medians" in t else None
+        self.y_table = None  # None: the shipped Gaussian tables (entropy.encode_gaussian)
+        if "y_cdf" in t:
+            self.y_table = entropy.CdfTable(cdf=t["y_cdf"], cdf_length=t["y_cdf_length"], offset=t["y_offset"])
+            self.scale_table = t["scale_table"].astype(np.float32)
+        elif self.float_scale:
+            self.scale_table = entropy.SCALE_TABLE
         self.num_slices = num_slices
         self.M = bundle.latent_channels
         self.N = bundle.hyperprior_channels
@@ -63,16 +79,52 @@ class IntraCodec:
         """Backend half of the encoder: x float32 [3, H, W] (H, W multiples of 64)."""
         gain, _ = self.gain_vectors(quality)
         out = self.analysis.run({"x": x[None].astype(np.float32, copy=False), "gain": gain})
-        z_hat = np.rint(out["z"][0]).astype(np.int32)
-        mean = self.hyper_synthesis.run({"z_hat": z_hat[None].astype(np.float32)})["mean"][0]
-        return IntraLatents(y=out["y"][0], z_hat=z_hat, mean=mean)
+        z = out["z"][0]
+        if self.z_medians is None:
+            z_hat = np.rint(z).astype(np.int32)
+        else:
+            z_hat = np.rint(z - self.z_medians).astype(np.int32)
+        mean, index = self._hyper(z_hat)
+        return IntraLatents(y=out["y"][0], z_hat=z_hat, mean=mean, scale_index=index)
+
+    def _hyper(self, z_sym: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Coded z symbols -> (mean, float-path scale index or None)."""
+        z_in = z_sym.astype(np.float32)
+        if self.z_medians is not None:
+            z_in = z_in + self.z_medians
+        out = self.hyper_synthesis.run({"z_hat": z_in[None]})
+        if not self.float_scale:
+            return out["mean"][0], None
+        return out["mean"][0], self.float_scale_index(out["scale"][0])
+
+    def float_scale_index(self, scale: np.ndarray) -> np.ndarray:
+        """CompressAI's GaussianConditional.build_indexes: the first table scale >= s
+        (scales below the first entry take index 0, above the last the top index)."""
+        s = np.asarray(scale, dtype=np.float32)
+        return np.searchsorted(self.scale_table[:-1], s, side="left").astype(np.uint8)
+
+    def _encode_y(self, symbols: np.ndarray, index: np.ndarray) -> bytes:
+        if self.y_table is None:
+            return entropy.encode_gaussian(symbols, index, num_slices=self.num_slices)
+        from zvc69_rt.entropy import coder
+
+        idx = coder.check_index(index, self.y_table.rows, "encode_gaussian")
+        return coder.encode(symbols, idx, self.y_table, self.num_slices)
+
+    def _decode_y(self, data: memoryview, index: np.ndarray) -> np.ndarray:
+        if self.y_table is None:
+            return entropy.decode_gaussian(data, index)
+        from zvc69_rt.entropy import coder
+
+        idx = coder.check_index(index, self.y_table.rows, "decode_gaussian")
+        return coder.decode(data, idx.shape, idx, self.y_table)
 
     def code(self, lat: IntraLatents) -> tuple[bytes, np.ndarray]:
         """CPU half of the encoder: entropy code. Returns (frame data, symbols)."""
-        index = self.scale_head(lat.z_hat)
+        index = lat.scale_index if lat.scale_index is not None else self.scale_head(lat.z_hat)
         symbols = np.rint(lat.y - lat.mean).astype(np.int32)
         zdata = entropy.encode_factorized(lat.z_hat, self.z_table, num_slices=self.num_slices)
-        ydata = entropy.encode_gaussian(symbols, index, num_slices=self.num_slices)
+        ydata = self._encode_y(symbols, index)
         return zdata + ydata, symbols
 
     # -- decoder -------------------------------------------------------------------
@@ -92,9 +144,13 @@ class IntraCodec:
             raise EntropyDecodeError(
                 f"I-frame data is {len(view)} bytes but its payloads account for {zlen + ylen}"
             )
-        index = self.scale_head(z_hat)
-        symbols = entropy.decode_gaussian(view[zlen:], index)
-        mean = self.hyper_synthesis.run({"z_hat": z_hat[None].astype(np.float32)})["mean"][0]
+        if self.float_scale:
+            mean, index = self._hyper(z_hat)
+            symbols = self._decode_y(view[zlen:], index)
+        else:
+            index = self.scale_head(z_hat)
+            symbols = self._decode_y(view[zlen:], index)
+            mean, _ = self._hyper(z_hat)
         return z_hat, symbols, mean
 
     def synthesise(self, symbols: np.ndarray, mean: np.ndarray, quality: int) -> np.ndarray:

@@ -89,6 +89,22 @@ class ModelBundle:
         return int(self.manifest["levels"])
 
     @property
+    def scale_path(self) -> str:
+        """How scale indexes are computed: "integer" (our bundles: the exact integer head,
+        INTEGERIZED streams) or "float" (imported bundles: hyper_synthesis outputs the
+        scale and the host indexes it in float, docs/COMPRESSAI.md)."""
+        return str(self.manifest.get("scale_path", "integer"))
+
+    @property
+    def integerized(self) -> bool:
+        return self.scale_path == "integer"
+
+    @property
+    def single_rate(self) -> bool:
+        """True for bundles with one rate point (e.g. imported CompressAI models): quality is ignored."""
+        return bool(self.manifest.get("single_rate", False))
+
+    @property
     def alignment(self) -> int:
         return int(self.manifest.get("alignment", 64))
 
