@@ -6,6 +6,8 @@ import sys
 import time
 
 from zvc69_rt.codec.api import EncoderConfig, level_to_quality
+from zvc69_rt.codec.ratecontrol import parse_bitrate
+from zvc69_rt.errors import InputError
 
 
 def register(sub) -> None:
@@ -19,6 +21,13 @@ def register(sub) -> None:
     q = p.add_mutually_exclusive_group()
     q.add_argument("--quality", type=int, help="0..100 (default 57, i.e. level 5)")
     q.add_argument("--level", type=int, help="quality level 1..8 (Q1 smallest .. Q8 best)")
+    p.add_argument("--bitrate", default=None,
+                   help="target bitrate in bit/s, e.g. 500k or 2M (rate control instead of --quality/--level)")
+    p.add_argument("--rate-control", default=None, choices=["cqp", "vbr", "cbr"],
+                   help="cqp: constant quality (default without --bitrate); vbr: average bitrate "
+                   "(default with --bitrate); cbr: vbr plus a leaky-bucket buffer of --vbv seconds")
+    p.add_argument("--vbv", type=float, default=EncoderConfig.vbv_seconds,
+                   help="cbr buffer size in seconds of --bitrate (default %(default)s)")
     p.add_argument("--gop", type=int, default=EncoderConfig.gop, help="keyframe interval (default %(default)s)")
     p.add_argument("--bframes", type=int, default=EncoderConfig.bframes, help="B-frames between references")
     p.add_argument("--preset", default=None, help="pipeline preset, e.g. realtime_1080p")
@@ -34,6 +43,27 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _rate_settings(args) -> dict:
+    """--bitrate/--rate-control/--vbv -> EncoderConfig fields; --quality/--level stay CQP."""
+    bitrate = getattr(args, "bitrate", None)
+    mode = getattr(args, "rate_control", None)
+    vbv = getattr(args, "vbv", EncoderConfig.vbv_seconds)
+    if bitrate is None:
+        if mode not in (None, "cqp"):
+            raise InputError(f"--rate-control {mode} needs --bitrate (e.g. --bitrate 500k)")
+        if vbv != EncoderConfig.vbv_seconds:
+            raise InputError("--vbv needs --bitrate and --rate-control cbr")
+        return {}
+    if args.quality is not None or args.level is not None:
+        raise InputError("--bitrate sets the quality per frame; give either --bitrate or --quality/--level, not both")
+    if mode == "cqp":
+        raise InputError("--rate-control cqp codes at a constant quality; use --quality/--level, not --bitrate")
+    mode = mode or "vbr"
+    if vbv != EncoderConfig.vbv_seconds and mode != "cbr":
+        raise InputError("--vbv is the cbr buffer size; it needs --rate-control cbr")
+    return {"rate_control": mode, "bitrate": parse_bitrate(bitrate), "vbv_seconds": vbv}
+
+
 def _config(args, src) -> EncoderConfig:
     quality = level_to_quality(args.level) if args.level else (
         args.quality if args.quality is not None else EncoderConfig.quality
@@ -41,7 +71,7 @@ def _config(args, src) -> EncoderConfig:
     return EncoderConfig(
         width=src.width, height=src.height, fps_num=src.fps_num, fps_den=src.fps_den, quality=quality,
         gop=args.gop, bframes=args.bframes, preset=args.preset, backend=args.backend,
-        precision=args.precision, model=args.model,
+        precision=args.precision, model=args.model, **_rate_settings(args),
     )
 
 
@@ -52,9 +82,12 @@ def run(args) -> int:
     from zvc69_rt.codec.encoder import Encoder
     from zvc69_rt.io.open import open_source
 
+    _rate_settings(args)  # argument errors before opening the input
     src = open_source(args.input, size=args.size, fps=args.fps)
     config = _config(args, src)
     if args.server:
+        if config.rate_control != "cqp":
+            raise InputError("--bitrate is not supported with --server yet; encode locally or use --quality")
         from zvc69_rt.client import encode_file_via_server
 
         return encode_file_via_server(args.server, src, config, args.output, limit=args.frames)
@@ -103,6 +136,16 @@ def run(args) -> int:
 
             line += f", PSNR-Y {np.mean([e[0] for e in sq_err]):.2f} dB, PSNR-YUV(6:1:1) {np.mean([e[1] for e in sq_err]):.2f} dB"
         print(line, file=sys.stderr)
+        rc = enc.rate_control.summary()
+        if rc["mode"] != "cqp":
+            line = (f"rate control {rc['mode']}: target {rc['target_bps'] / 1000:.1f} kbit/s, frames "
+                    f"{rc['achieved_bps'] / 1000:.1f} kbit/s ({rc['error_pct']:+.1f} %), quality "
+                    f"{rc['quality_min']}..{rc['quality_max']} (mean {rc['quality_mean']:.1f})")
+            if rc["mode"] == "cbr":
+                line += (f", buffer {rc['buffer_bits'] / 1000:.0f} kbit: fullness {rc['buffer_min'] / 1000:.0f}.."
+                         f"{rc['buffer_max'] / 1000:.0f} kbit, {rc['overflows']} overflows, "
+                         f"{rc['underflows']} underflows")
+            print(line, file=sys.stderr)
     return 0
 
 

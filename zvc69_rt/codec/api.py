@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zvc69_rt.codec.ratecontrol import validate_settings
 from zvc69_rt.errors import InputError
 
 MIN_DIMENSION = 64
@@ -38,6 +39,9 @@ class EncoderConfig:
     backend: str = "auto"
     precision: str = "fp32"
     model: str | None = None  # bundle folder; None = the shipped default
+    rate_control: str = "cqp"  # cqp (constant quality), vbr or cbr: see zvc69_rt/codec/ratecontrol.py
+    bitrate: int | None = None  # target bits/s, vbr/cbr only
+    vbv_seconds: float = 1.0  # cbr buffer size in seconds of target bitrate
 
     def validate(self) -> None:
         for name, v in (("width", self.width), ("height", self.height)):
@@ -55,6 +59,7 @@ class EncoderConfig:
             raise InputError(f"precision must be fp32, fp16 or int8, got {self.precision!r}")
         if self.backend not in ("auto", "onnxruntime", "tensorrt"):
             raise InputError(f"backend must be auto, onnxruntime or tensorrt, got {self.backend!r}")
+        validate_settings(self.rate_control, self.bitrate, self.vbv_seconds)
 
 
 @dataclass

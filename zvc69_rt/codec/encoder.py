@@ -6,6 +6,13 @@ It is also the StagedEncoder the pipelined scheduler drives:
         ->  entropy_code (CPU: integer scale head, numba rANS)  ->  Packet
 
 so the sequential and pipelined paths run exactly the same code.
+
+Rate control (zvc69_rt/codec/ratecontrol.py) picks each frame's quality in infer, from the
+sizes of the frames before it. With a bitrate target (vbr/cbr) the I-frames are therefore
+entropy coded in infer too (P-frames always are), so every frame's size is reported before
+the next frame's quality is chosen, identically in the sequential and pipelined paths; the
+price is that the entropy stage no longer runs in parallel with inference for those streams.
+CQP (the default) keeps the parallel entropy stage and codes exactly as before.
 """
 
 from __future__ import annotations
@@ -16,11 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zvc69_rt.bitstream.frame_header import SIZE as FRAME_RECORD_HEADER_BYTES
 from zvc69_rt.codec.api import EncoderConfig, Packet
 from zvc69_rt.codec.colorspace import coding_colorspace
 from zvc69_rt.codec.inter import ENCODER_GRAPHS as P_ENCODER_GRAPHS
 from zvc69_rt.codec.inter import PFrameCodec
 from zvc69_rt.codec.intra import IntraCodec, IntraLatents
+from zvc69_rt.codec.ratecontrol import make_rate_control
 from zvc69_rt.codec.runtime import GRAPHS, load_runners
 from zvc69_rt.errors import InputError
 from zvc69_rt.frame import Frame
@@ -39,6 +48,7 @@ class _Work:
     x: np.ndarray | None = None
     latents: IntraLatents | None = None
     data: bytes | None = None  # P-frames are entropy coded in infer (the next frame needs their recon)
+    quality: int | None = None  # chosen by the rate control in infer (None: config.quality)
 
 
 class Encoder:
@@ -67,6 +77,7 @@ class Encoder:
         self._reference: np.ndarray | None = None  # decoder-side reconstruction (closed loop)
         self._position = 0  # frames sent to infer, for the GOP structure
         self.matrix, self.range = coding_colorspace(config.width, config.height)
+        self.rate_control = make_rate_control(config, gop=self.gop)
         self._queue: collections.deque[Packet] = collections.deque()
         self.frames_in = 0
 
@@ -99,24 +110,32 @@ class Encoder:
 
     def infer(self, work: _Work) -> _Work:
         """Called strictly in frame order: P-frames predict from the previous reconstruction."""
-        q = self.config.quality
-        keyframe = self._position % self.gop == 0
+        index = self._position
+        keyframe = index % self.gop == 0
         self._position += 1
+        work.frame_type = FRAME_I if keyframe else FRAME_P
+        rc = self.rate_control
+        q = work.quality = rc.quality_for(index, work.frame_type)
         if keyframe:
             work.latents = self.intra.analyse(work.x, q)
             if self.inter is not None:  # the next P-frame predicts from what the decoder will see
                 lat = work.latents
                 self._reference = self.intra.synthesise(np.rint(lat.y - lat.mean).astype(np.int32), lat.mean, q)
+            if rc.needs_bits:  # the next frame's quality depends on this frame's size
+                work.data = self.intra.code(work.latents)[0]
+                work.latents = None
         else:
-            work.frame_type = FRAME_P
             work.data, self._reference = self.inter.code(self.inter.analyse(work.x, self._reference, q))
+        if rc.needs_bits:
+            rc.update(index, work.frame_type, (len(work.data) + FRAME_RECORD_HEADER_BYTES) * 8)
         work.x = None
         return work
 
     def entropy_code(self, work: _Work) -> Packet:
         data = work.data if work.data is not None else self.intra.code(work.latents)[0]
         h, w = self.latent_size
-        return Packet(frame_type=work.frame_type, pts=work.pts, quality=self.config.quality,
+        q = self.config.quality if work.quality is None else work.quality
+        return Packet(frame_type=work.frame_type, pts=work.pts, quality=q,
                       latent_height=h, latent_width=w, data=data)
 
     def flush(self) -> list[Packet]:

@@ -1,0 +1,316 @@
+"""Rate control: which quality (0..100) each frame is coded at.
+
+One concept, the ``RateControl`` protocol::
+
+    q = rc.quality_for(frame_index, frame_type)   # before the frame's inference
+    rc.update(frame_index, frame_type, bits)      # once its coded size is known
+
+Modes (``EncoderConfig.rate_control``):
+
+``cqp``  constant quality (the default): every frame at ``config.quality``; ``update`` is a
+         no-op, so streams are byte-identical to encoders without rate control.
+``vbr``  target average bitrate: the per-frame budget is the target plus a share of the
+         running surplus/deficit (spread over ~1 s of frames), and the quality meeting it is
+         read off a bits-vs-quality model fitted online per frame type.
+``cbr``  ``vbr`` plus a leaky-bucket buffer (VBV) of ``vbv_seconds`` of target bits: the
+         budget steers the buffer back to half full and every frame's quality is capped so its
+         predicted size cannot overflow the buffer (and floored against underflow where the
+         buffer allows). Overflows (a frame that would stall a decoder reading at the target
+         rate) and underflows (channel idle: a true CBR link would need stuffing) are counted.
+
+There is no CRF mode: a "constant rate factor" would need a complexity measure the
+decoder-free encoder does not have before inference, and an I/P quality offset cannot be
+tuned or measured with the shipped (intra-only) model, so constant quality is CQP only.
+
+Model: ``log2(bits / pixel) = a_t + b_t * q`` per frame type ``t`` (I, P). The slope prior
+``b0`` and intercept prior come from the shipped model (bits per pixel roughly double every
+~45 quality points: -2.35 at q=0 to -0.15 at q=100 on bikes). Each observation enters an
+exponentially forgotten least-squares fit with a ridge prior on the slope, so the intercept
+follows the content within a frame or two while the slope stays sane with little quality
+variation. P-frames without their own observations borrow the I-frame fit plus a fixed
+log2 ratio.
+
+The quality chosen for the next frame makes the *GOP-average* predicted size (one I-frame
+and gop-1 P-frames at that quality) match the budget, so I- and P-frames of a GOP get the
+same quality instead of P-frames paying for the I-frame.
+
+Determinism: decisions use only previously reported sizes, in frame order, with plain float
+arithmetic, so the same frames and settings give the same qualities (and bytes) in the
+sequential encoder, the pipelined scheduler, the CLI and the service. The encoder reports
+every frame's size from its inference stage (see ``Encoder.infer``) so both paths see
+exactly the same history.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from zvc69_rt.errors import InputError
+
+MODES = ("cqp", "vbr", "cbr")
+FRAME_I = 0
+FRAME_P = 1
+
+MIN_BITRATE = 1_000  # bit/s
+MAX_BITRATE = 2_000_000_000
+MIN_VBV_SECONDS = 0.05
+MAX_VBV_SECONDS = 60.0
+
+# Priors measured on the shipped intra model (examples/bikes_320x136.y4m, Q1..Q8).
+PRIOR_INTERCEPT = -2.35  # log2(bits per pixel) at q = 0
+PRIOR_SLOPE = 0.022  # log2(bits per pixel) per quality point
+PRIOR_P_OFFSET = -1.5  # log2(P bits / I bits) until P-frames have been measured
+SLOPE_PRIOR_WEIGHT = 2000.0  # ridge weight on (b - b0), in units of q^2 * observations
+FORGET = 0.85  # per-observation forgetting factor of the fit
+
+
+class RateControl(Protocol):
+    mode: str
+    needs_bits: bool  # False: update() is a no-op and the encoder need not report sizes early
+
+    def quality_for(self, frame_index: int, frame_type: int) -> int: ...
+
+    def update(self, frame_index: int, frame_type: int, bits: int) -> None: ...
+
+    def summary(self) -> dict: ...
+
+
+class ConstantQuality:
+    """CQP: the configured quality for every frame."""
+
+    mode = "cqp"
+    needs_bits = False
+
+    def __init__(self, quality: int):
+        self.quality = quality
+
+    def quality_for(self, frame_index: int, frame_type: int) -> int:
+        return self.quality
+
+    def update(self, frame_index: int, frame_type: int, bits: int) -> None:
+        pass
+
+    def summary(self) -> dict:
+        return {"mode": self.mode, "quality": self.quality}
+
+
+@dataclass
+class _Fit:
+    """Exponentially forgotten least squares of y = a + b q with a ridge prior on b."""
+
+    b0: float = PRIOR_SLOPE
+    a0: float = PRIOR_INTERCEPT
+    s: float = 0.0
+    sq: float = 0.0
+    sy: float = 0.0
+    sqq: float = 0.0
+    sqy: float = 0.0
+    n: int = 0
+
+    def add(self, q: float, y: float) -> None:
+        for name in ("s", "sq", "sy", "sqq", "sqy"):
+            setattr(self, name, getattr(self, name) * FORGET)
+        self.s += 1.0
+        self.sq += q
+        self.sy += y
+        self.sqq += q * q
+        self.sqy += q * y
+        self.n += 1
+
+    def params(self) -> tuple[float, float]:
+        if self.n == 0:
+            return self.a0, self.b0
+        k = SLOPE_PRIOR_WEIGHT
+        # [s, sq; sq, sqq + k] [a; b] = [sy; sqy + k b0]
+        det = self.s * (self.sqq + k) - self.sq * self.sq
+        a = (self.sy * (self.sqq + k) - self.sq * (self.sqy + k * self.b0)) / det
+        b = (self.s * (self.sqy + k * self.b0) - self.sq * self.sy) / det
+        b_lo, b_hi = 0.25 * self.b0, 4.0 * self.b0
+        if not b_lo <= b <= b_hi:  # keep the model monotone and sane; refit the intercept
+            b = min(max(b, b_lo), b_hi)
+            a = (self.sy - b * self.sq) / self.s
+        return a, b
+
+
+@dataclass
+class _Stats:
+    frames: int = 0
+    bits: int = 0
+    qualities: list[int] = field(default_factory=list)
+    buffer_min: float = math.inf
+    buffer_max: float = -math.inf
+    overflows: int = 0
+    underflows: int = 0
+
+
+class BitrateControl:
+    """VBR (average rate) or CBR (average rate + leaky-bucket buffer), see the module doc."""
+
+    needs_bits = True
+
+    def __init__(self, mode: str, bitrate: int, fps: float, width: int, height: int, gop: int = 1,
+                 vbv_seconds: float = 1.0, initial_quality: int | None = None, max_step: int | None = None):
+        if mode not in ("vbr", "cbr"):
+            raise InputError(f"rate control mode must be vbr or cbr here, got {mode!r}")
+        self.mode = mode
+        self.bitrate = bitrate
+        self.fps = fps
+        self.pixels = width * height
+        self.gop = max(1, gop)
+        self.frame_bits = bitrate / fps  # channel bits per frame interval
+        self.horizon = max(8.0, fps)  # frames over which a surplus/deficit is paid back (VBR)
+        self.max_step = max_step if max_step is not None else (12 if mode == "vbr" else 25)
+        self.fits = {FRAME_I: _Fit(), FRAME_P: _Fit()}
+        self.initial_quality = initial_quality
+        self.spent = 0.0  # bits reported so far
+        self.count = 0  # frames reported so far
+        self.last_quality: int | None = None
+        self._decided: dict[int, int] = {}
+        # CBR buffer (encoder side): bits produced but not yet sent at the target rate.
+        self.buffer_size = bitrate * vbv_seconds
+        self.buffer_target = 0.5 * self.buffer_size
+        self.buffer = self.buffer_target  # starts half full (the decoder waits vbv/2 before playback)
+        self.buffer_horizon = max(2.0, fps * vbv_seconds / 4)
+        self.stats = _Stats()
+
+    # -- model ---------------------------------------------------------------------
+    def _log2_bpp(self, frame_type: int, q: float) -> float:
+        if frame_type == FRAME_P and self.fits[FRAME_P].n == 0:
+            a, b = self.fits[FRAME_I].params()
+            return a + PRIOR_P_OFFSET + b * q
+        a, b = self.fits[FRAME_P if frame_type == FRAME_P else FRAME_I].params()
+        return a + b * q
+
+    def predict_bits(self, frame_type: int, q: float) -> float:
+        return self.pixels * 2.0 ** self._log2_bpp(frame_type, q)
+
+    def _gop_average_bits(self, q: float) -> float:
+        g = self.gop
+        return (self.predict_bits(FRAME_I, q) + (g - 1) * self.predict_bits(FRAME_P, q)) / g
+
+    @staticmethod
+    def _solve(f, target: float) -> float:
+        """The q in [0, 100] where the increasing f(q) meets target (bisection; clamps)."""
+        if f(0.0) >= target:
+            return 0.0
+        if f(100.0) <= target:
+            return 100.0
+        lo, hi = 0.0, 100.0
+        for _ in range(40):
+            mid = 0.5 * (lo + hi)
+            if f(mid) < target:
+                lo = mid
+            else:
+                hi = mid
+        return 0.5 * (lo + hi)
+
+    # -- protocol ------------------------------------------------------------------
+    def quality_for(self, frame_index: int, frame_type: int) -> int:
+        if frame_index in self._decided:  # idempotent: asking twice gives the same answer
+            return self._decided[frame_index]
+        if self.mode == "vbr":
+            target = self.frame_bits + (self.frame_bits * self.count - self.spent) / self.horizon
+        else:
+            target = self.frame_bits + (self.buffer_target - self.buffer) / self.buffer_horizon
+        target = min(max(target, 0.25 * self.frame_bits), 4.0 * self.frame_bits)
+        if self.count == 0 and self.initial_quality is not None:
+            q = float(self.initial_quality)
+        else:
+            q = self._solve(self._gop_average_bits, target)
+        qi = round(q)
+        if self.last_quality is not None:
+            # The priors may be far off for this content: no smoothing until the fit has data.
+            step = self.max_step if self.count >= 3 else 100
+            qi = min(max(qi, self.last_quality - step), self.last_quality + step)
+        if self.mode == "cbr":
+            # Hard limits of this frame's own predicted size against the buffer.
+            room = self.buffer_size - self.buffer + self.frame_bits  # bits that keep buffer <= size
+            floor = self.frame_bits - self.buffer  # bits that keep buffer >= 0
+            q_cap = self._solve(lambda v: self.predict_bits(frame_type, v), 0.85 * room)
+            q_floor = self._solve(lambda v: self.predict_bits(frame_type, v), 1.15 * floor) if floor > 0 else 0.0
+            qi = min(qi, math.floor(q_cap))
+            if math.ceil(q_floor) <= math.floor(q_cap):
+                qi = max(qi, math.ceil(q_floor))
+        qi = min(max(qi, 0), 100)
+        self._decided[frame_index] = qi
+        self.last_quality = qi
+        return qi
+
+    def update(self, frame_index: int, frame_type: int, bits: int) -> None:
+        q = self._decided.pop(frame_index, self.last_quality if self.last_quality is not None else 50)
+        fit = self.fits[FRAME_P if frame_type == FRAME_P else FRAME_I]
+        fit.add(float(q), math.log2(max(bits, 1) / self.pixels))
+        self.spent += bits
+        self.count += 1
+        st = self.stats
+        st.frames += 1
+        st.bits += bits
+        st.qualities.append(q)
+        self.buffer += bits - self.frame_bits
+        if self.buffer > self.buffer_size:
+            st.overflows += 1
+        if self.buffer < 0:
+            st.underflows += 1
+            self.buffer = 0.0  # the channel idles (CBR would stuff); nothing is owed
+        st.buffer_max = max(st.buffer_max, self.buffer)
+        st.buffer_min = min(st.buffer_min, self.buffer)
+
+    def summary(self) -> dict:
+        st = self.stats
+        secs = st.frames / self.fps if st.frames else 0.0
+        achieved = st.bits / secs if secs else 0.0
+        out = {
+            "mode": self.mode, "target_bps": self.bitrate, "frames": st.frames, "bits": st.bits,
+            "achieved_bps": achieved, "error_pct": 100.0 * (achieved / self.bitrate - 1.0) if secs else 0.0,
+            "quality_min": min(st.qualities, default=0), "quality_max": max(st.qualities, default=0),
+            "quality_mean": sum(st.qualities) / len(st.qualities) if st.qualities else 0.0,
+        }
+        if self.mode == "cbr":
+            out.update(buffer_bits=self.buffer_size, buffer_min=st.buffer_min, buffer_max=st.buffer_max,
+                       overflows=st.overflows, underflows=st.underflows)
+        return out
+
+
+def parse_bitrate(text: str) -> int:
+    """'500k', '2M', '1.5m', '800000' -> bits per second (k = 1000, M = 10^6)."""
+    s = str(text).strip()
+    mult = 1
+    if s[-1:].lower() == "k":
+        mult, s = 1_000, s[:-1]
+    elif s[-1:].lower() == "m":
+        mult, s = 1_000_000, s[:-1]
+    try:
+        v = float(s)
+    except ValueError:
+        raise InputError(f"bitrate {text!r}: expected a number with an optional k or M suffix, e.g. 500k or 2M")
+    if not math.isfinite(v) or v <= 0:
+        raise InputError(f"bitrate {text!r} must be positive")
+    return round(v * mult)
+
+
+def validate_settings(mode: str, bitrate: int | None, vbv_seconds: float) -> None:
+    if mode not in MODES:
+        raise InputError(f"rate_control must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "cqp":
+        if bitrate is not None:
+            raise InputError("a bitrate needs rate_control vbr or cbr (cqp codes at a constant quality)")
+        return
+    if bitrate is None:
+        raise InputError(f"rate_control {mode} needs a target bitrate (bits/s)")
+    if isinstance(bitrate, bool) or not isinstance(bitrate, int):
+        raise InputError(f"bitrate must be an integer number of bits/s, got {bitrate!r}")
+    if not MIN_BITRATE <= bitrate <= MAX_BITRATE:
+        raise InputError(f"bitrate must be {MIN_BITRATE}..{MAX_BITRATE} bit/s, got {bitrate}")
+    if not (isinstance(vbv_seconds, int | float) and math.isfinite(vbv_seconds)
+            and MIN_VBV_SECONDS <= vbv_seconds <= MAX_VBV_SECONDS):
+        raise InputError(f"vbv_seconds must be {MIN_VBV_SECONDS}..{MAX_VBV_SECONDS}, got {vbv_seconds!r}")
+
+
+def make_rate_control(config, gop: int) -> ConstantQuality | BitrateControl:
+    """The controller for an EncoderConfig (``gop``: the encoder's effective GOP)."""
+    if config.rate_control == "cqp":
+        return ConstantQuality(config.quality)
+    return BitrateControl(config.rate_control, config.bitrate, config.fps_num / config.fps_den,
+                          config.width, config.height, gop=gop, vbv_seconds=config.vbv_seconds)
