@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 
@@ -37,7 +38,7 @@ def run(args) -> int:
     n = 0
     with atomic_output(args.output) as sink:
         writer = Y4MWriter(sink, hdr.width, hdr.height, hdr.framerate_num, hdr.framerate_den)
-        for fh, data in reader.iter_frames():
+        for fh, data in itertools.chain(reader.iter_frames(), [(None, None)]):  # (None, None): end of stream
             dec.send_packet(fh, data)
             while (frame := dec.receive_frame()) is not None:
                 frame.range = "limited"  # pass-through: the codec does not reinterpret YUV range

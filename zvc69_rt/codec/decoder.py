@@ -1,4 +1,9 @@
-"""Decoder: Packets in, Frames out (send_packet / receive_frame).
+"""Decoder: Packets in, Frames out (send_packet / receive_frame), in display order.
+
+Streams with B-frames (HAS_B_FRAMES) arrive in coding order (I0 P3 B1 B2 P6 B4 B5): an
+anchor (I/P) is held back until the next anchor arrives or the stream ends
+(``send_packet(None)``), B-frames go out as they are decoded, so frames come out as
+I0 B1 B2 P3 B4 B5 P6. Low-delay streams go out frame by frame with no holding back.
 
 Checks every frame against the stream header before any entropy decoding: the model
 hash, frame type, and the latent size implied by width/height, so a hostile header can
@@ -12,6 +17,7 @@ import collections
 import numpy as np
 
 from zvc69_rt.bitstream.header import HeaderFlags
+from zvc69_rt.codec.bidir import BFrameCodec
 from zvc69_rt.codec.colorspace import coding_colorspace
 from zvc69_rt.codec.inter import DECODER_GRAPHS as P_DECODER_GRAPHS
 from zvc69_rt.codec.inter import PFrameCodec
@@ -52,7 +58,11 @@ class Decoder:
             self.backend_name = "injected"
         self.intra = IntraCodec(self.bundle, runners)
         self.inter = PFrameCodec(self.bundle, runners) if has_inter else None
-        self._reference: np.ndarray | None = None
+        self.bidir = BFrameCodec(self.inter) if self.inter is not None else None
+        self.reorder = bool(int(file_header.flags) & HeaderFlags.HAS_B_FRAMES)
+        self._reference: np.ndarray | None = None  # the last anchor (I/P) decoded
+        self._past: np.ndarray | None = None  # the anchor before it: a B-frame's forward reference
+        self._held: Frame | None = None  # last anchor, waiting for the B-frames displayed before it
         a = self.bundle.alignment
         self.width, self.height = file_header.width, file_header.height
         self.latent_size = (-(-self.height // a) * a // 16, -(-self.width // a) * a // 16)
@@ -64,15 +74,21 @@ class Decoder:
         """One frame record -> padded float32 RGB [3, Hp, Wp]."""
         n = self.frames_out
         ftype = frame_header.frame_type
-        if ftype not in (0, 1):
+        if ftype not in (0, 1, 2):
             name = FRAME_TYPE_NAMES.get(ftype)
             if name is None:
                 raise ZVC69FormatError(f"frame {n}: frame_type {ftype} is not one of 0..3")
             raise NotAvailableError(f"frame {n}: {name}-frames are not supported by this decoder build yet")
-        if ftype == 1 and (self.inter is None or self._reference is None):
+        if ftype in (1, 2) and (self.inter is None or self._reference is None):
             raise ZVC69FormatError(
-                f"frame {n}: P-frame " + ("before any I-frame" if self.inter is not None else
-                                          "in a stream whose header (gop_size) or model has no P-frames")
+                f"frame {n}: {FRAME_TYPE_NAMES[ftype]}-frame " + (
+                    "before any I-frame" if self.inter is not None else
+                    "in a stream whose header (gop_size) or model has no inter frames")
+            )
+        if ftype == 2 and (not self.reorder or self._past is None):
+            raise ZVC69FormatError(
+                f"frame {n}: B-frame " + ("in a stream whose header has no HAS_B_FRAMES flag" if not self.reorder
+                                          else "without two anchors decoded before it (GOPs are closed)")
             )
         lh, lw = frame_header.latent_height, frame_header.latent_width
         if (lh, lw) != self.latent_size:
@@ -83,23 +99,40 @@ class Decoder:
         if not 0 <= frame_header.quality_level <= 100:
             raise ZVC69FormatError(f"frame {n}: quality_level {frame_header.quality_level} is outside 0..100")
         try:
+            if ftype == 2:
+                return self.bidir.decompress(data, self._past, self._reference, (lh, lw),
+                                             frame_header.quality_level)
             if ftype == 1:
                 rgb = self.inter.decompress(data, self._reference, (lh, lw), frame_header.quality_level)
             else:
                 rgb = self.intra.decompress(data, (lh, lw), frame_header.quality_level)
         except ZVC69FormatError as exc:
-            self._reference = None  # a broken reference must not feed later P-frames
+            if ftype != 2:  # a broken reference must not feed later P/B-frames
+                self._reference = self._past = None
             raise type(exc)(f"frame {n}: {exc}") from exc
         if self.inter is not None:
+            # closed GOPs: B-frames after an I-frame never reach back into the previous GOP
+            self._past = self._reference if ftype == 1 else None
             self._reference = rgb
         return rgb
 
-    def send_packet(self, frame_header, data: bytes | memoryview) -> None:
+    def send_packet(self, frame_header=None, data: bytes | memoryview | None = None) -> None:
+        """Decode one frame record; ``send_packet(None)`` marks the end of the stream."""
+        if frame_header is None:
+            if self._held is not None:
+                self._frames.append(self._held)
+                self._held = None
+            return
         rgb = self.decode_rgb(frame_header, data)
         frame = rgb_to_yuv420(crop(rgb, (self.height, self.width)), matrix=self.matrix, range=self.range)
         frame.pts = frame_header.pts
-        self._frames.append(frame)
         self.frames_out += 1
+        if not self.reorder or frame_header.frame_type == 2:
+            self._frames.append(frame)
+            return
+        if self._held is not None:
+            self._frames.append(self._held)
+        self._held = frame
 
     def receive_frame(self) -> Frame | None:
         return self._frames.popleft() if self._frames else None

@@ -139,6 +139,12 @@ class PFrameCodec:
         if cur.shape[1] % 64 or cur.shape[2] % 64:
             raise InputError(f"P-frame: {cur.shape[2]}x{cur.shape[1]} is not padded to a multiple of 64")
         cur = cur.astype(np.float32, copy=False)
+        motion, pred = self.choose_motion(cur, ref, quality, precision)
+        return self.analyse_residual(PFrameAnalysis(cur=cur, motion=motion, pred=pred, quality=quality))
+
+    def choose_motion(self, cur: np.ndarray, ref: np.ndarray, quality: int,
+                      precision: MotionPrecision | int | None = None) -> tuple[CodedMotion, np.ndarray]:
+        """Estimate, quantise and pick the motion field of least rate-distortion cost: (motion, pred)."""
         lam = self.lagrangian(quality)
         pixels = cur.shape[1] * cur.shape[2]
         flow = self._run("motion_estimation", ref=ref[None].astype(np.float32, copy=False), cur=cur[None])["flow"][0]
@@ -154,21 +160,27 @@ class PFrameCodec:
                 + estimate_motion_bits(cand) / pixels
             if best is None or cost < best[0]:
                 best = (cost, cand, pred)
-        _, motion, pred = best
-        out = PFrameAnalysis(cur=cur, motion=motion, pred=pred, quality=quality)
-        if self.skip == "always" or should_skip_residual(cur - pred):
-            return out
-        gain, _ = self.gain_vectors(quality)
-        r = self._run("residual_analysis", cur=cur[None], pred=pred[None], gain=gain)
-        out.y = r["y"][0]
-        out.z_hat = np.rint(r["z"][0]).astype(np.int32)
-        out.mean = self._run("residual_hyper_synthesis", z_hat=out.z_hat[None].astype(np.float32))["mean"][0]
-        return out
+        return best[1], best[2]
+
+    def analyse_residual(self, a: PFrameAnalysis) -> PFrameAnalysis:
+        """Backend half of residual coding against a.pred (left empty when the fast test skips it)."""
+        if self.skip == "always" or should_skip_residual(a.cur - a.pred):
+            return a
+        gain, _ = self.gain_vectors(a.quality)
+        r = self._run("residual_analysis", cur=a.cur[None], pred=a.pred[None], gain=gain)
+        a.y = r["y"][0]
+        a.z_hat = np.rint(r["z"][0]).astype(np.int32)
+        a.mean = self._run("residual_hyper_synthesis", z_hat=a.z_hat[None].astype(np.float32))["mean"][0]
+        return a
 
     def code(self, a: PFrameAnalysis) -> tuple[bytes, np.ndarray]:
         """Entropy code; decide skip by rate-distortion. Returns (frame data, reconstruction)."""
-        motion_data = encode_motion(a.motion, self.num_slices)
-        skip = motion_data + bytes((RESIDUAL_SKIPPED,))
+        data, recon = self.code_residual(a)
+        return encode_motion(a.motion, self.num_slices) + data, recon
+
+    def code_residual(self, a: PFrameAnalysis) -> tuple[bytes, np.ndarray]:
+        """Residual flag and payloads (skipped when that costs less): (bytes, reconstruction)."""
+        skip = bytes((RESIDUAL_SKIPPED,))
         if a.y is None:
             return skip, a.pred
         symbols = np.rint(a.y - a.mean).astype(np.int32)
@@ -183,7 +195,7 @@ class PFrameCodec:
             + 8 * (len(zdata) + len(ydata)) / pixels
         if self.skip == "auto" and j_skip <= j_code:
             return skip, a.pred
-        return motion_data + bytes((RESIDUAL_CODED,)) + zdata + ydata, recon
+        return bytes((RESIDUAL_CODED,)) + zdata + ydata, recon
 
     # -- decoder -------------------------------------------------------------------
     def parse(self, data: bytes | memoryview, latent_hw: tuple[int, int], where: str = "P-frame") -> ParsedPFrame:
@@ -193,6 +205,13 @@ class PFrameCodec:
             raise ZVC69FormatError(f"{where}: latent {lh}x{lw} is not a positive multiple of 2")
         view = memoryview(data)
         motion, pos = decode_motion(view, 0, (lh * 4, lw * 4), where)
+        coded, symbols, mean = self.parse_residual(view, pos, latent_hw, where)
+        return ParsedPFrame(motion, coded, symbols, mean)
+
+    def parse_residual(self, view: memoryview, pos: int, latent_hw: tuple[int, int],
+                       where: str) -> tuple[bool, np.ndarray | None, np.ndarray | None]:
+        """The residual flag at view[pos] and what follows, to the end of the frame data."""
+        lh, lw = latent_hw
         if pos >= len(view):
             raise ZVC69FormatError(f"{where}: residual flag missing after {pos} bytes of motion data")
         flag = view[pos]
@@ -200,7 +219,7 @@ class PFrameCodec:
         if flag == RESIDUAL_SKIPPED:
             if pos != len(view):
                 raise ZVC69FormatError(f"{where}: {len(view) - pos} stray bytes after a skipped residual")
-            return ParsedPFrame(motion, False)
+            return False, None, None
         if flag != RESIDUAL_CODED:
             raise ZVC69FormatError(f"{where}: residual flag {flag} is neither 0 (skipped) nor 1 (coded)")
         try:
@@ -218,14 +237,16 @@ class PFrameCodec:
         except EntropyDecodeError as exc:
             raise EntropyDecodeError(f"{where}: residual payload: {exc}") from exc
         mean = self._run("residual_hyper_synthesis", z_hat=z_hat[None].astype(np.float32))["mean"][0]
-        return ParsedPFrame(motion, True, symbols, mean)
+        return True, symbols, mean
 
     def synthesise(self, parsed: ParsedPFrame, ref: np.ndarray, quality: int) -> np.ndarray:
         """Reconstruction float32 [3, H, W] from the decoded reference."""
         _, h, w = parsed.motion.vectors.shape
         if ref.shape != (3, h * 4, w * 4):
             raise InputError(f"P-frame: reference is {list(ref.shape)}, the frame is [3, {h * 4}, {w * 4}]")
-        pred = self.predict(ref, parsed.motion)
+        return self.reconstruct(parsed, self.predict(ref, parsed.motion), quality)
+
+    def reconstruct(self, parsed: ParsedPFrame, pred: np.ndarray, quality: int) -> np.ndarray:
         if not parsed.residual_coded:
             return pred
         return self._synthesise_residual(parsed.symbols, parsed.mean, pred, quality)

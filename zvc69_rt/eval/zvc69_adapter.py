@@ -8,6 +8,7 @@ same Encoder/StreamWriter/StreamReader/Decoder path as `zvc69 encode`/`decode`.
 from __future__ import annotations
 
 import io
+import itertools
 
 import numpy as np
 
@@ -82,7 +83,7 @@ def video_codec(gop: int, bframes: int, model: str | None = None, precision: str
         reader = StreamReader(io.BytesIO(stream))
         dec = Decoder(reader.header, bundle=bundle, runners=_shared_runners(enc))
         out = []
-        for fh, payload in reader.iter_frames():
+        for fh, payload in itertools.chain(reader.iter_frames(), [(None, None)]):  # end of stream last
             dec.send_packet(fh, payload)
             while (fr := dec.receive_frame()) is not None:
                 out.append(fr)
