@@ -4,40 +4,26 @@ pts order, and a closed loop with no drift (encoder reference == decoder output)
 from __future__ import annotations
 
 import io
-import shutil
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from onnx_export.export_inter import export_inter_bundle  # noqa: E402
-from onnx_export.inter_model import InterConfig, InterModel  # noqa: E402
-from zvc69_rt.bitstream import StreamReader, StreamWriter  # noqa: E402
-from zvc69_rt.codec.api import EncoderConfig  # noqa: E402
-from zvc69_rt.codec.decoder import Decoder  # noqa: E402
-from zvc69_rt.codec.encoder import Encoder  # noqa: E402
-from zvc69_rt.errors import ZVC69FormatError  # noqa: E402
-from zvc69_rt.frame import Frame  # noqa: E402
-from zvc69_rt.models.bundle import DEFAULT_BUNDLE, ModelBundle  # noqa: E402
+from tests.fakes.inter import pan, random_inter_bundle
+from zvc69_rt.bitstream import StreamReader, StreamWriter
+from zvc69_rt.codec.api import EncoderConfig
+from zvc69_rt.codec.decoder import Decoder
+from zvc69_rt.codec.encoder import Encoder
+from zvc69_rt.errors import ZVC69FormatError
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    out = tmp_path_factory.mktemp("gop") / "bundle"
-    shutil.copytree(DEFAULT_BUNDLE, out)
-    torch.manual_seed(0)
-    model = InterModel(InterConfig(N=16, F=8)).eval()
-    export_inter_bundle(model, out, ("fp32",), into=True, calib=(torch.rand(1, 3, 128, 128),) * 2)
-    return ModelBundle.load(out)
+    return random_inter_bundle(tmp_path_factory.mktemp("gop") / "bundle")
 
 
-def _pan(n, w=128, h=72):
-    rng = np.random.default_rng(0)
-    big = np.clip(rng.normal(128, 40, (h, w + 4 * n)).cumsum(1) / 8 % 256, 0, 255).astype(np.uint8)
-    ch, cw = Frame.chroma_shape(w, h)
-    return [Frame(y=np.ascontiguousarray(big[:, 2 * i : 2 * i + w]), u=np.full((ch, cw), 120, np.uint8),
-                  v=np.full((ch, cw), 136, np.uint8), pts=i) for i in range(n)]
+_pan = pan
 
 
 def test_gop_closed_loop_has_no_drift(bundle):

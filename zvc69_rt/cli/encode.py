@@ -116,12 +116,16 @@ def run(args) -> int:
             for pkt in enc.encode(frame):
                 nbytes += _write(writer, pkt)
                 if dec is not None:
-                    sq_err.append(_psnr_of(dec, pkt, pending.pop(pkt.pts)))
+                    sq_err += _psnr_of(dec, pkt, pending)
             n += 1
             bar.update(1)
         enc.send_frame(None)
         while (pkt := enc.receive_packet()) is not None:
             nbytes += _write(writer, pkt)
+            if dec is not None:
+                sq_err += _psnr_of(dec, pkt, pending)
+        if dec is not None:
+            sq_err += _psnr_of(dec, None, pending)
         writer.close()
     bar.close()
     dt = time.perf_counter() - t0
@@ -154,12 +158,20 @@ def _write(writer, pkt) -> int:
     return len(pkt.data) + 32
 
 
-def _psnr_of(dec, pkt, original) -> tuple[float, float]:
+def _psnr_of(dec, pkt, pending: dict) -> list[tuple[float, float]]:
+    """Decode one packet (None: end of stream); (PSNR-Y, PSNR-YUV) of each frame it releases
+    (in display order: with B-frames an anchor comes out only after the frames before it)."""
     from zvc69_rt.bitstream import FrameHeader
     from zvc69_rt.eval.metrics import psnr_frame, psnr_yuv
 
-    fh = FrameHeader(frame_type=pkt.frame_type, quality_level=pkt.quality, frame_size=len(pkt.data),
-                     latent_height=pkt.latent_height, latent_width=pkt.latent_width, pts=pkt.pts)
-    dec.send_packet(fh, pkt.data)
-    out = dec.receive_frame()
-    return psnr_frame(original, out)[0], psnr_yuv(original, out)
+    if pkt is None:
+        dec.send_packet(None)
+    else:
+        fh = FrameHeader(frame_type=pkt.frame_type, quality_level=pkt.quality, frame_size=len(pkt.data),
+                         latent_height=pkt.latent_height, latent_width=pkt.latent_width, pts=pkt.pts)
+        dec.send_packet(fh, pkt.data)
+    out = []
+    while (frame := dec.receive_frame()) is not None:
+        original = pending.pop(frame.pts)
+        out.append((psnr_frame(original, frame)[0], psnr_yuv(original, frame)))
+    return out

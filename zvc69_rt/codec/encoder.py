@@ -13,6 +13,14 @@ entropy coded in infer too (P-frames always are), so every frame's size is repor
 the next frame's quality is chosen, identically in the sequential and pipelined paths; the
 price is that the entropy stage no longer runs in parallel with inference for those streams.
 CQP (the default) keeps the parallel entropy stage and codes exactly as before.
+
+B-frames (``bframes`` > 0, closed GOPs): in each GOP, anchors (I at position 0, P at every
+(bframes+1)-th position and at the GOP's last frame) are coded as they arrive; the frames
+between two anchors wait in infer and are coded as B-frames right after the later anchor,
+from the two anchors' reconstructions. Packets come out in coding order (I0 P3 B1 B2 ...),
+each with its display pts; infer/entropy_code then yield no packet for a waiting frame
+and the anchor's packet followed by its B-frames' for an anchor. At the end of the stream
+flush() codes the last waiting frame as a P anchor and the others as B-frames.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import numpy as np
 
 from zvc69_rt.bitstream.frame_header import SIZE as FRAME_RECORD_HEADER_BYTES
 from zvc69_rt.codec.api import EncoderConfig, Packet
+from zvc69_rt.codec.bidir import BFrameCodec
 from zvc69_rt.codec.colorspace import coding_colorspace
 from zvc69_rt.codec.inter import ENCODER_GRAPHS as P_ENCODER_GRAPHS
 from zvc69_rt.codec.inter import PFrameCodec
@@ -39,6 +48,7 @@ from zvc69_rt.models.bundle import ModelBundle
 
 FRAME_I = 0
 FRAME_P = 1
+FRAME_B = 2
 
 
 @dataclass
@@ -49,6 +59,9 @@ class _Work:
     latents: IntraLatents | None = None
     data: bytes | None = None  # P-frames are entropy coded in infer (the next frame needs their recon)
     quality: int | None = None  # chosen by the rate control in infer (None: config.quality)
+    index: int = 0  # display position in the stream
+    waiting: bool = False  # a B-frame waiting for its future anchor: no packet of its own yet
+    followers: list[Packet] | None = None  # B-frames coded right after this anchor
 
 
 class Encoder:
@@ -58,9 +71,6 @@ class Encoder:
         self.bundle = bundle or ModelBundle.load(config.model)
         self.has_inter = "inter" in self.bundle.manifest
         self.gop = config.gop
-        if config.bframes:
-            warnings.warn(f"B-frames are not implemented yet; coding --bframes {config.bframes} as 0 (low delay)",
-                          stacklevel=2)
         if config.gop > 1 and not self.has_inter:
             warnings.warn(
                 "this model bundle has no inter-frame (P) graphs; coding every frame as an I-frame (gop 1)",
@@ -74,6 +84,9 @@ class Encoder:
             self.backend_name = "injected"
         self.intra = IntraCodec(self.bundle, runners)
         self.inter = PFrameCodec(self.bundle, runners) if self.gop > 1 else None
+        self.bframes = config.bframes if self.gop > 1 else 0
+        self.bidir = BFrameCodec(self.inter) if self.bframes else None
+        self._waiting: list[_Work] = []  # frames between two anchors, in display order
         self._reference: np.ndarray | None = None  # decoder-side reconstruction (closed loop)
         self._position = 0  # frames sent to infer, for the GOP structure
         self.matrix, self.range = coding_colorspace(config.width, config.height)
@@ -108,11 +121,39 @@ class Encoder:
         x, _ = pad_to_multiple(rgb, self.bundle.alignment)
         return _Work(pts=frame.pts, x=x)
 
+    def is_anchor(self, index: int) -> bool:
+        """I/P (coded on arrival) rather than B (waits for the next anchor)."""
+        pos = index % self.gop
+        return not self.bframes or pos % (self.bframes + 1) == 0 or pos == self.gop - 1
+
     def infer(self, work: _Work) -> _Work:
-        """Called strictly in frame order: P-frames predict from the previous reconstruction."""
-        index = self._position
-        keyframe = index % self.gop == 0
+        """Called strictly in frame order: P-frames predict from the previous anchor's
+        reconstruction, B-frames from the anchors on either side."""
+        index = work.index = self._position
         self._position += 1
+        if not self.is_anchor(index):
+            work.waiting = True
+            self._waiting.append(work)
+            return work
+        past = self._reference
+        self._code_anchor(work, index)
+        if self._waiting:
+            work.followers = [self._code_b(w, past, self._reference) for w in self._waiting]
+            self._waiting = []
+        return work
+
+    def _code_b(self, work: _Work, ref0: np.ndarray, ref1: np.ndarray) -> Packet:
+        rc = self.rate_control
+        q = rc.quality_for(work.index, FRAME_P)  # the controller models B-frames as P-frames
+        data, _ = self.bidir.code(self.bidir.analyse(work.x, ref0, ref1, q))
+        if rc.needs_bits:
+            rc.update(work.index, FRAME_P, (len(data) + FRAME_RECORD_HEADER_BYTES) * 8)
+        work.x = None
+        h, w = self.latent_size
+        return Packet(frame_type=FRAME_B, pts=work.pts, quality=q, latent_height=h, latent_width=w, data=data)
+
+    def _code_anchor(self, work: _Work, index: int) -> None:
+        keyframe = index % self.gop == 0
         work.frame_type = FRAME_I if keyframe else FRAME_P
         rc = self.rate_control
         q = work.quality = rc.quality_for(index, work.frame_type)
@@ -129,17 +170,31 @@ class Encoder:
         if rc.needs_bits:
             rc.update(index, work.frame_type, (len(work.data) + FRAME_RECORD_HEADER_BYTES) * 8)
         work.x = None
-        return work
 
-    def entropy_code(self, work: _Work) -> Packet:
+    def entropy_code(self, work: _Work) -> Packet | list[Packet]:
+        """The frame's packet; with B-frames a list: [] while it waits, or the anchor's
+        packet followed by its B-frames'."""
+        if work.waiting:
+            return []
         data = work.data if work.data is not None else self.intra.code(work.latents)[0]
         h, w = self.latent_size
         q = self.config.quality if work.quality is None else work.quality
-        return Packet(frame_type=work.frame_type, pts=work.pts, quality=q,
-                      latent_height=h, latent_width=w, data=data)
+        pkt = Packet(frame_type=work.frame_type, pts=work.pts, quality=q,
+                     latent_height=h, latent_width=w, data=data)
+        return pkt if work.followers is None else [pkt, *work.followers]
 
     def flush(self) -> list[Packet]:
-        return []
+        """End of stream: the last waiting frame becomes a P anchor, the others B-frames."""
+        if not self._waiting:
+            return []
+        *between, last = self._waiting
+        self._waiting = between
+        past = self._reference
+        last.waiting = False
+        self._code_anchor(last, last.index)
+        last.followers = [self._code_b(w, past, self._reference) for w in between]
+        self._waiting = []
+        return self.entropy_code(last)
 
     # -- libavcodec-style API --------------------------------------------------------
     def send_frame(self, frame: Frame | None) -> None:
@@ -147,7 +202,8 @@ class Encoder:
         if frame is None:
             self._queue.extend(self.flush())
             return
-        self._queue.append(self.entropy_code(self.infer(self.preprocess(frame))))
+        out = self.entropy_code(self.infer(self.preprocess(frame)))
+        self._queue.extend(out if isinstance(out, list) else (out,))
         self.frames_in += 1
 
     def receive_packet(self) -> Packet | None:

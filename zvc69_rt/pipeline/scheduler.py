@@ -18,6 +18,7 @@ exception (with a note naming the stage and frame) and the threads shut down.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import queue
@@ -54,7 +55,8 @@ class PipelinedEncoder:
         self._pre_q: queue.SimpleQueue = queue.SimpleQueue()
         self._ent_q: queue.SimpleQueue = queue.SimpleQueue()
         self._ready: dict[int, Any] = {}  # preprocessed, waiting for inference
-        self._done: dict[int, Any] = {}  # packets waiting to be muxed
+        self._done: dict[int, Any] = {}  # packets waiting to be muxed (a list: several, or none yet)
+        self._out_buf: collections.deque = collections.deque()  # the rest of a list being delivered
         self._submitted_at: dict[int, float] = {}
         self._next_seq = 0
         self._next_out = 0
@@ -180,18 +182,33 @@ class PipelinedEncoder:
             self._ent_q.put(_STOP)
 
     # -- muxing (call with the lock held) ---------------------------------------------
+    def _skip_empty(self) -> None:
+        """Pass over frames that produced no packet (B-frames waiting for their anchor)."""
+        while self._next_out < self._error_seq and isinstance(item := self._done.get(self._next_out), list) \
+                and not item:
+            del self._done[self._next_out]
+            self._next_out += 1
+
     def _can_take(self) -> bool:
-        if self._next_out < self._error_seq and self._next_out in self._done:
+        self._skip_empty()
+        if self._out_buf or (self._next_out < self._error_seq and self._next_out in self._done):
             return True
         if self._error is not None and self._next_out >= self._error_seq:
             return True
         return self._flush_packets is not None or self._closed
 
     def _take(self) -> Any | None:
+        self._skip_empty()
+        if self._out_buf:
+            return self._out_buf.popleft()
         seq = self._next_out
         if seq < self._error_seq and seq in self._done:
             self._next_out += 1
-            return self._done.pop(seq)
+            item = self._done.pop(seq)
+            if isinstance(item, list):  # an anchor and the B-frames coded after it
+                self._out_buf.extend(item[1:])
+                return item[0]
+            return item
         if self._error is not None and seq >= self._error_seq:
             self._signal_stop()  # nothing after the failed frame can be delivered
             raise self._error

@@ -1,0 +1,35 @@
+"""A model bundle with a random (untrained) P-frame model beside the shipped intra model,
+and a panning test clip: enough to exercise every inter code path bit-exactly (quality is
+not the point), without a trained inter model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from zvc69_rt.frame import Frame
+from zvc69_rt.models.bundle import DEFAULT_BUNDLE, ModelBundle
+
+
+def random_inter_bundle(folder: Path) -> ModelBundle:
+    import torch
+
+    from onnx_export.export_inter import export_inter_bundle
+    from onnx_export.inter_model import InterConfig, InterModel
+
+    shutil.copytree(DEFAULT_BUNDLE, folder)
+    torch.manual_seed(0)
+    model = InterModel(InterConfig(N=16, F=8)).eval()
+    export_inter_bundle(model, folder, ("fp32",), into=True, calib=(torch.rand(1, 3, 128, 128),) * 2)
+    return ModelBundle.load(folder)
+
+
+def pan(n: int, w: int = 128, h: int = 72) -> list[Frame]:
+    """n frames of a texture sliding 2 px per frame to the left."""
+    rng = np.random.default_rng(0)
+    big = np.clip(rng.normal(128, 40, (h, w + 4 * n)).cumsum(1) / 8 % 256, 0, 255).astype(np.uint8)
+    ch, cw = Frame.chroma_shape(w, h)
+    return [Frame(y=np.ascontiguousarray(big[:, 2 * i : 2 * i + w]), u=np.full((ch, cw), 120, np.uint8),
+                  v=np.full((ch, cw), 136, np.uint8), pts=i) for i in range(n)]

@@ -1,0 +1,170 @@
+"""B-frames: GOP structure and coding order, display-order decoding with the right pts,
+bit-exact B reconstruction, pipelined == sequential bytes, and strict parsing."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from tests.fakes.inter import pan as _pan
+from tests.fakes.inter import random_inter_bundle
+from zvc69_rt.bitstream import FrameHeader, StreamReader, StreamWriter
+from zvc69_rt.bitstream.header import HeaderFlags
+from zvc69_rt.codec import bidir
+from zvc69_rt.codec.api import EncoderConfig
+from zvc69_rt.codec.decoder import Decoder
+from zvc69_rt.codec.encoder import Encoder
+from zvc69_rt.errors import EntropyDecodeError, ZVC69FormatError
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return random_inter_bundle(tmp_path_factory.mktemp("bframes") / "bundle")
+
+
+def _encode(bundle, frames, **cfg):
+    enc = Encoder(EncoderConfig(width=128, height=72, quality=60, **cfg), bundle=bundle)
+    pkts = [p for f in frames for p in enc.encode(f)]
+    enc.send_frame(None)
+    while (p := enc.receive_packet()) is not None:
+        pkts.append(p)
+    buf = io.BytesIO()
+    w = StreamWriter(buf, enc.file_header())
+    for p in pkts:
+        w.write_packet(p)
+    w.close()
+    return enc, pkts, buf.getvalue()
+
+
+def _decode(bundle, stream):
+    reader = StreamReader(io.BytesIO(stream))
+    dec = Decoder(reader.header, bundle=bundle)
+    out = []
+    for fh, data in [*reader.iter_frames(), (None, None)]:
+        dec.send_packet(fh, data)
+        while (f := dec.receive_frame()) is not None:
+            out.append(f)
+    return reader, out
+
+
+def test_coding_order_types_and_display_order(bundle):
+    frames = _pan(11)
+    _, pkts, stream = _encode(bundle, frames, gop=8, bframes=2)
+    # anchors at GOP positions 0, 3, 6 and the GOP's last (7); the stream's last frame (10) is
+    # made a P anchor at flush
+    assert [p.pts for p in pkts] == [0, 3, 1, 2, 6, 4, 5, 7, 8, 10, 9]
+    assert [p.frame_type for p in pkts] == [0, 1, 2, 2, 1, 2, 2, 1, 0, 1, 2]
+    reader, out = _decode(bundle, stream)
+    assert reader.header.flags & HeaderFlags.HAS_B_FRAMES
+    assert [f.pts for f in out] == list(range(11))
+    assert [e.frame_number for e in reader.keyframes()] == [0, 8]
+    # (the inter model here is random: B pictures are checked bit-exactly below, not for quality)
+
+
+def test_b_reconstruction_is_bit_exact(bundle):
+    from zvc69_rt.codec.inter import ENCODER_GRAPHS, PFrameCodec
+    from zvc69_rt.codec.runtime import load_runners
+
+    runners, _ = load_runners(bundle, "onnxruntime", "fp32", ENCODER_GRAPHS)
+    codec = bidir.BFrameCodec(PFrameCodec(bundle, runners, skip="never"))
+    rng = np.random.default_rng(1)
+    base = rng.random((3, 64, 192), dtype=np.float32)
+    ref0, cur, ref1 = (np.roll(base, s, axis=2) for s in (0, 2, 4))
+    data, recon = codec.code(codec.analyse(cur, ref0, ref1, 60))
+    np.testing.assert_array_equal(codec.decompress(data, ref0, ref1, (4, 12), 60), recon)
+    with pytest.raises((ZVC69FormatError, EntropyDecodeError)):
+        codec.decompress(data[:-3], ref0, ref1, (4, 12), 60)
+
+
+def test_sequential_equals_pipelined(bundle):
+    from zvc69_rt.pipeline import PipelineConfig, PipelinedEncoder
+
+    frames = _pan(9)
+    _, seq, _ = _encode(bundle, frames, gop=16, bframes=3)
+    pipe = PipelinedEncoder(Encoder(EncoderConfig(width=128, height=72, quality=60, gop=16, bframes=3),
+                                    bundle=bundle), PipelineConfig(queue_depth=3, num_workers=2))
+    par = []
+    for f in frames:
+        pipe.submit(f)
+        while (p := pipe.try_recv()) is not None:
+            par.append(p)
+    par += pipe.flush(timeout=120)
+    assert [(p.pts, p.frame_type, p.data) for p in par] == [(p.pts, p.frame_type, p.data) for p in seq]
+
+
+def test_static_scene_b_frames_average_and_cost_little(bundle):
+    still = _pan(1) * 5
+    still = [type(f)(y=f.y, u=f.u, v=f.v, pts=i) for i, f in enumerate(still)]
+    _, pkts, _ = _encode(bundle, still, gop=5, bframes=3)
+    sizes = {p.pts: (p.frame_type, len(p.data)) for p in pkts}
+    i_size = sizes[0][1]
+    for pts in (1, 2, 3):
+        assert sizes[pts][0] == 2 and sizes[pts][1] < 0.05 * i_size
+
+
+def test_decoder_refuses_b_frames_it_cannot_predict(bundle):
+    frames = _pan(4)
+    _, _, stream = _encode(bundle, frames, gop=4, bframes=2)
+    reader = StreamReader(io.BytesIO(stream))
+    records = list(reader.iter_frames())
+    assert [fh.frame_type for fh, _ in records] == [0, 1, 2, 2]
+    dec = Decoder(reader.header, bundle=bundle)
+    dec.decode_rgb(*records[0])
+    with pytest.raises(ZVC69FormatError, match="without two anchors"):
+        dec.decode_rgb(*records[2])  # B before its future anchor
+    # a header without HAS_B_FRAMES cannot carry B-frames
+    from dataclasses import replace
+
+    hdr = replace(reader.header, flags=HeaderFlags(int(reader.header.flags) & ~HeaderFlags.HAS_B_FRAMES))
+    dec = Decoder(hdr, bundle=bundle)
+    dec.decode_rgb(*records[0])
+    dec.decode_rgb(*records[1])
+    with pytest.raises(ZVC69FormatError, match="no HAS_B_FRAMES"):
+        dec.decode_rgb(*records[2])
+
+
+def test_blend_map_roundtrip_and_corruption():
+    rng = np.random.default_rng(0)
+    modes = rng.choice([-1, 0, 0, 0, 1], size=(1, 6, 10)).astype(np.int32)
+    data = bidir.encode_modes(modes)
+    got, used = bidir.decode_modes(memoryview(data), 0, modes.shape, "B")
+    np.testing.assert_array_equal(got, modes)
+    assert used == len(data)
+    assert bidir.encode_modes(np.zeros((1, 6, 10), np.int32)) == bytes((bidir.ALL_AVERAGE,))
+    with pytest.raises(ZVC69FormatError, match="blend row 64"):
+        bidir.decode_modes(memoryview(bytes((64,)) + data[1:]), 0, modes.shape, "B")
+    # a map whose symbols leave -1..1 (valid payload, wrong values) is a format error
+    twos = bidir.encode_modes(np.full((1, 6, 10), 2, np.int32))
+    with pytest.raises(ZVC69FormatError, match="outside -1..1"):
+        bidir.decode_modes(memoryview(twos), 0, (1, 6, 10), "B")
+
+
+def test_frame_header_type_b_roundtrips():
+    fh = FrameHeader(frame_type=2, quality_level=50, frame_size=1, latent_height=2, latent_width=2, pts=5)
+    assert FrameHeader.unpack(fh.pack()).frame_type == 2
+
+
+def test_cli_roundtrip_returns_every_frame_in_display_order(bundle, tmp_path):
+    from zvc69_rt.cli import main
+    from zvc69_rt.io.y4m import Y4MReader, Y4MWriter
+
+    frames = _pan(7)
+    src = tmp_path / "in.y4m"
+    with open(src, "wb") as fh:
+        w = Y4MWriter(fh, 128, 72, 25, 1)
+        for f in frames:
+            w.write(f)
+    folder = str(bundle.folder)
+    assert main(["encode", str(src), "-o", str(tmp_path / "o.zvc"), "--model", folder, "--gop", "8",
+                 "--bframes", "2", "--psnr", "--quiet"]) == 0
+    assert main(["decode", str(tmp_path / "o.zvc"), "-o", str(tmp_path / "o.y4m"), "--model", folder,
+                 "--quiet"]) == 0
+    with open(tmp_path / "o.y4m", "rb") as fh:
+        out = list(Y4MReader(fh))
+    assert len(out) == 7
+    with open(tmp_path / "o.zvc", "rb") as fz:
+        assert [fh.pts for fh, _ in StreamReader(fz).iter_frames()] == [0, 3, 1, 2, 6, 4, 5]
