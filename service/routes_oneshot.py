@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.requests import ClientDisconnect
@@ -20,6 +21,7 @@ from zvc69_rt.service.limits import LimitExceeded, Reservation, declared_length,
 from zvc69_rt.service.routes_streams import OCTETS, encoder_config
 from zvc69_rt.service.state import ServiceState, get_state
 
+from zvc69_rt.codec import ratecontrol
 from zvc69_rt.codec.api import EncoderConfig
 
 router = APIRouter(prefix="/v1", tags=["files"])
@@ -77,6 +79,10 @@ async def encode_file(
     gop: Annotated[int, Query(ge=1, le=255)] = EncoderConfig.gop,
     bframes: Annotated[int, Query(ge=0, le=254)] = EncoderConfig.bframes,
     preset: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = EncoderConfig.preset,
+    rate_control: Annotated[Literal["cqp", "vbr", "cbr"], Query()] = EncoderConfig.rate_control,
+    bitrate: Annotated[int | None, Query(ge=ratecontrol.MIN_BITRATE, le=ratecontrol.MAX_BITRATE)] = None,
+    vbv_seconds: Annotated[float, Query(ge=ratecontrol.MIN_VBV_SECONDS, le=ratecontrol.MAX_VBV_SECONDS)
+                           ] = EncoderConfig.vbv_seconds,
 ) -> Response:
     """Body: a Y4M file (8-bit 4:2:0, streamed). Settings as query parameters, defaults as the CLI's."""
     s = state.settings
@@ -88,7 +94,8 @@ async def encode_file(
     state.acquire_oneshot()
     pipe = BodyPipe(asyncio.get_running_loop())
     source = io.BufferedReader(pipe, buffer_size=1 << 16)
-    params = {"quality": quality, "gop": gop, "bframes": bframes, "preset": preset}
+    params = {"quality": quality, "gop": gop, "bframes": bframes, "preset": preset,
+              "rate_control": rate_control, "bitrate": bitrate, "vbv_seconds": vbv_seconds}
     t0 = time.perf_counter()
 
     def job():
@@ -147,7 +154,7 @@ def _decode_job(body: bytearray, state: ServiceState) -> tuple[bytes, int]:
     out = io.BytesIO()
     writer = Y4MWriter(out, hdr.width, hdr.height, hdr.framerate_num, hdr.framerate_den)
     n = 0
-    for fh, data in reader.iter_frames():
+    for fh, data in itertools.chain(reader.iter_frames(), [(None, None)]):  # (None, None): end of stream
         if out.tell() + per_frame > s.max_decode_output_bytes:
             raise OutputTooLarge(f"the decoded Y4M passed this server's limit of {s.max_decode_output_bytes} "
                                  f"bytes at frame {n}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
@@ -12,6 +12,7 @@ from zvc69_rt.service.limits import LimitExceeded, Reservation, read_body
 from zvc69_rt.service.state import ServiceState, get_state
 from zvc69_rt.service.streams import Stream, StreamState
 
+from zvc69_rt.codec import ratecontrol
 from zvc69_rt.codec.api import MAX_DIMENSION, MIN_DIMENSION, EncoderConfig
 from zvc69_rt.errors import InputError
 from zvc69_rt.frame import Frame
@@ -35,6 +36,12 @@ class StreamCreate(BaseModel):
     gop: StrictInt = Field(EncoderConfig.gop, ge=1, le=255, description="keyframe interval")
     bframes: StrictInt = Field(EncoderConfig.bframes, ge=0, le=254, description="B-frames between references")
     preset: str | None = Field(EncoderConfig.preset, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    rate_control: Literal["cqp", "vbr", "cbr"] = Field(
+        EncoderConfig.rate_control, description="cqp: constant quality; vbr/cbr: hit bitrate (cbr: with a buffer)")
+    bitrate: StrictInt | None = Field(EncoderConfig.bitrate, ge=ratecontrol.MIN_BITRATE, le=ratecontrol.MAX_BITRATE,
+                                      description="target bit/s, vbr/cbr only")
+    vbv_seconds: float = Field(EncoderConfig.vbv_seconds, ge=ratecontrol.MIN_VBV_SECONDS,
+                               le=ratecontrol.MAX_VBV_SECONDS, description="cbr buffer, seconds of bitrate")
 
 
 class StreamCreated(BaseModel):
@@ -80,9 +87,20 @@ async def stream_info(stream_id: str, owner: Owner, state: State) -> dict:
     return state.registry.get(stream_id, owner).info()
 
 
-def _frame_headers(stream: Stream, n_in: int, n_out: int) -> dict[str, str]:
-    return {"X-Frames-In": str(n_in), "X-Frames-Out": str(n_out), "X-Stream-Frames-In": str(stream.frames_in),
-            "X-Stream-Frames-Out": str(stream.frames_out)}
+def _frame_headers(stream: Stream, n_in: int, n_out: int, **timing: float) -> dict[str, str]:
+    h = {"X-Frames-In": str(n_in), "X-Frames-Out": str(n_out), "X-Stream-Frames-In": str(stream.frames_in),
+         "X-Stream-Frames-Out": str(stream.frames_out)}
+    if timing:  # Server-Timing (ms): body = reading the request body, wait = stream order + pool queue +
+        # thread hops, encode = in the encoder thread; the client's time minus these is transport
+        h["Server-Timing"] = ", ".join(f"{k};dur={v * 1000:.3f}" for k, v in timing.items())
+    return h
+
+
+def _timed(fn, *args):
+    """Run ``fn(*args)`` (in the worker thread); (its result, seconds it took)."""
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t0
 
 
 @router.post("/{stream_id}/frames", response_class=Response,
@@ -103,21 +121,23 @@ async def push_frames(stream_id: str, request: Request, owner: Owner, state: Sta
     state.metrics.queued_requests.inc()
     reservation = Reservation(state.budget)
     try:
+        t_body = time.perf_counter()
         body = await read_body(request, s.max_body_bytes, reservation, s.retry_after_s, unit=stream.frame_bytes,
                                unit_text=f"{stream.config.width}x{stream.config.height} YUV420P")
         state.metrics.inflight_bytes.set(state.budget.used)
         n_in = len(body) // stream.frame_bytes
         t0 = time.perf_counter()
         async with stream.order:
-            records, n_out = await state.run(state.encode_pool, stream.encode_frames, body,
-                                             state.metrics.frames_done)
+            (records, n_out), t_enc = await state.encode(stream.pixels, _timed, stream.encode_frames, body,
+                                                         state.metrics.frames_done)
         dt = time.perf_counter() - t0
         state.metrics.frames_in.inc(n_in)
         state.metrics.bytes_out.inc(len(records))
         state.metrics.request_latency.labels("frames").observe(dt)
         if n_in:
             state.metrics.frame_latency.observe(dt / n_in)
-        return Response(records, media_type=OCTETS, headers=_frame_headers(stream, n_in, n_out))
+        return Response(records, media_type=OCTETS,
+                        headers=_frame_headers(stream, n_in, n_out, body=t0 - t_body, wait=dt - t_enc, encode=t_enc))
     finally:
         reservation.release()
         stream.queued -= 1
@@ -132,13 +152,17 @@ async def close_stream(stream_id: str, owner: Owner, state: State) -> Response:
     stream = state.registry.get(stream_id, owner)
     stream.require(StreamState.OPEN)
     stream.queued += 1
+    t0 = time.perf_counter()
     try:
         async with stream.order:
-            records, n_out = await state.run(state.encode_pool, stream.finish, state.metrics.frames_done)
+            (records, n_out), t_enc = await state.encode(stream.pixels, _timed, stream.finish,
+                                                         state.metrics.frames_done)
     finally:
         stream.queued -= 1
+    dt = time.perf_counter() - t0
     state.metrics.bytes_out.inc(len(records))
-    return Response(records, media_type=OCTETS, headers=_frame_headers(stream, 0, n_out))
+    return Response(records, media_type=OCTETS,
+                    headers=_frame_headers(stream, 0, n_out, wait=dt - t_enc, encode=t_enc))
 
 
 @router.get("/{stream_id}/bitstream", response_class=Response,

@@ -89,6 +89,7 @@ class Settings:
     sweep_interval_s: float = 5.0
     retry_after_s: int = 1
     workers: int = 2                             # encoder threads (numba/ORT release the GIL)
+    max_encode_pixels: int = 2 * 1920 * 1080     # frame pixels encoded at once, all streams (CPU memory)
     backend: str = "auto"
     precision: str = "fp32"
     model: str | None = None                     # bundle folder, set by the operator only
@@ -99,7 +100,7 @@ class Settings:
     def validate(self) -> None:
         for name in ("max_body_bytes", "max_inflight_bytes", "max_streams", "stream_queue_requests",
                      "max_stream_bytes", "max_oneshot_jobs", "max_encode_body_bytes", "max_decode_output_bytes",
-                     "workers", "retry_after_s"):
+                     "workers", "retry_after_s", "max_encode_pixels"):
             if getattr(self, name) < 1:
                 raise InputError(f"service setting {name} must be >= 1, got {getattr(self, name)}")
         if self.max_inflight_bytes < self.max_body_bytes:
@@ -133,6 +134,7 @@ class Settings:
             max_oneshot_jobs=_env_int("ZVC69_SERVICE_MAX_ONESHOT_JOBS", d.max_oneshot_jobs, 1),
             idle_timeout_s=_env_float("ZVC69_SERVICE_IDLE_TIMEOUT_S", d.idle_timeout_s),
             workers=_env_int("ZVC69_SERVICE_WORKERS", d.workers, 1),
+            max_encode_pixels=_env_int("ZVC69_SERVICE_MAX_ENCODE_PIXELS", d.max_encode_pixels, 1),
             backend=os.environ.get("ZVC69_BACKEND", d.backend),
             precision=os.environ.get("ZVC69_PRECISION", d.precision),
             model=model or os.environ.get("ZVC69_MODEL") or None,

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from starlette.requests import Request
-from zvc69_rt.service.limits import InflightBudget, LimitExceeded
+from zvc69_rt.service.limits import InflightBudget, LimitExceeded, PixelBudget
 from zvc69_rt.service.metrics import Metrics
 from zvc69_rt.service.settings import Settings
 from zvc69_rt.service.streams import StreamRegistry
@@ -28,6 +28,7 @@ class ServiceState:
         self.metrics = Metrics()
         self.registry = StreamRegistry(settings.max_streams, settings.idle_timeout_s, settings.retry_after_s)
         self.budget = InflightBudget(settings.max_inflight_bytes)
+        self.pixels = PixelBudget(settings.max_encode_pixels)
         self.encode_pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="zvc69-enc")
         self.oneshot_pool = ThreadPoolExecutor(max_workers=settings.max_oneshot_jobs, thread_name_prefix="zvc69-job")
         self.oneshot_jobs = 0
@@ -43,6 +44,14 @@ class ServiceState:
         except asyncio.CancelledError:
             await asyncio.wait([fut])  # never leave a job touching state a later request will use
             raise
+
+    async def encode(self, pixels: int, fn: Callable[..., T], *args: Any) -> T:
+        """Run an encoder job on ``encode_pool`` once ``pixels`` (its frame size) fit the pixel budget."""
+        held = await self.pixels.acquire(pixels)
+        try:
+            return await self.run(self.encode_pool, fn, *args)
+        finally:
+            self.pixels.release(held)
 
     def check_accepting(self) -> None:
         if self.draining:

@@ -19,12 +19,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from zvc69_rt.service.limits import LimitExceeded
 
 from zvc69_rt.bitstream import StreamWriter
 from zvc69_rt.codec.api import EncoderConfig
 from zvc69_rt.errors import InputError, ZVC69FormatError
 from zvc69_rt.frame import Frame
+
+
+def _frame_view(buf: bytearray, width: int, height: int, pts: int) -> Frame:
+    """A Frame whose planes are views into ``buf`` (exactly one raw YUV420P frame), without copying."""
+    a = np.frombuffer(buf, dtype=np.uint8)
+    ch, cw = Frame.chroma_shape(width, height)
+    ys, cs = width * height, ch * cw
+    return Frame(y=a[:ys].reshape(height, width), u=a[ys : ys + cs].reshape(ch, cw),
+                 v=a[ys + cs : ys + 2 * cs].reshape(ch, cw), pts=pts)
 
 
 class StreamState(str, enum.Enum):
@@ -70,6 +80,10 @@ class Stream:
         self.writer = StreamWriter(self.sink, self.encoder.file_header())
 
     @property
+    def pixels(self) -> int:
+        return self.config.width * self.config.height
+
+    @property
     def frame_bytes(self) -> int:
         return Frame.nbytes_for(self.config.width, self.config.height)
 
@@ -109,8 +123,12 @@ class Stream:
             start = self.writer.pos
             out = 0
             try:
-                for i in range(len(view) // fb):
-                    frame = Frame.from_bytes(view[i * fb : (i + 1) * fb], w, h, pts=self.frames_in)
+                n = len(view) // fb
+                for i in range(n):
+                    if n == 1 and isinstance(body, bytearray):  # the request's own buffer: no copy needed
+                        frame = _frame_view(body, w, h, self.frames_in)
+                    else:  # copies, so frames an encoder holds on to don't pin a whole multi-frame body
+                        frame = Frame.from_bytes(view[i * fb : (i + 1) * fb], w, h, pts=self.frames_in)
                     self.encoder.send_frame(frame)
                     self.frames_in += 1
                     out += self._drain(on_frame)

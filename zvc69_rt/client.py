@@ -44,6 +44,21 @@ def _detail(r: httpx.Response) -> str:
     return d if isinstance(d, str) else str(d)
 
 
+def server_timing(r: httpx.Response) -> dict[str, float]:
+    """The ``Server-Timing`` header as {name: seconds} (the service sends body, wait, encode)."""
+    out: dict[str, float] = {}
+    for part in r.headers.get("server-timing", "").split(","):
+        name, _, params = part.strip().partition(";")
+        for p in params.split(";"):
+            k, _, v = p.strip().partition("=")
+            if k == "dur" and name:
+                try:
+                    out[name] = float(v) / 1000.0
+                except ValueError:
+                    pass
+    return out
+
+
 def _frames_bytes(frames: Any, width: int, height: int) -> bytes | memoryview:
     """Raw YUV420P bytes for a Frame, a list of Frames, bytes, or a uint8 array of whole frames."""
     fb = Frame.nbytes_for(width, height)
@@ -79,6 +94,11 @@ class RemoteStream:
         self.frames_in = 0
         self.records_out = 0
         self.closed = False
+        self.server_seconds: dict[str, float] = {}  # Server-Timing totals over this stream's requests
+
+    def _account(self, r: httpx.Response) -> None:
+        for k, v in server_timing(r).items():
+            self.server_seconds[k] = self.server_seconds.get(k, 0.0) + v
 
     def push(self, frames: Any) -> bytes:
         """Send whole frames (Frame, list of Frames, raw bytes, uint8 array); returns ready records."""
@@ -87,6 +107,7 @@ class RemoteStream:
                                 headers={"Content-Type": "application/octet-stream"})
         self.frames_in += int(r.headers.get("x-frames-in", 0))
         self.records_out += int(r.headers.get("x-frames-out", 0))
+        self._account(r)
         return r.content
 
     def close(self) -> bytes:
@@ -94,6 +115,7 @@ class RemoteStream:
         r = self.client.request("POST", f"/v1/streams/{self.id}/close")
         self.closed = True
         self.records_out += int(r.headers.get("x-frames-out", 0))
+        self._account(r)
         return r.content
 
     def bitstream(self) -> bytes:
