@@ -180,7 +180,7 @@ def main(argv=None) -> int:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        row = {"step": step, "time": round(time.time(), 1), "loss": round(float(loss), 5),
+        row = {"step": step, "time": round(time.time(), 1), "loss": round(loss.item(), 5),
                "bpp": round(float(bpp.mean()), 4), "psnr": round(float(-10 * torch.log10(mse.mean())), 3)}
         if step % args.eval_every == 0:
             ev = evaluate(model, held_out)
