@@ -146,3 +146,23 @@ def test_client_pushes_numpy_frames_and_matches_frames(http, frames):
             b = s.bitstream()
             assert s.frames_in == N and s.records_out == N
     assert a == b and b[64 : 64 + len(recs)] == recs
+
+
+def test_client_forwards_rate_control(http, frames):
+    cfg = EncoderConfig(width=320, height=136, fps_num=25, rate_control="cbr", bitrate=400_000)
+    with ServiceClient("http://x", http=http) as c:
+        remote = encode_frames_via_server(c, frames, cfg)
+    enc = Encoder(cfg)
+    sink = io.BytesIO()
+    w = StreamWriter(sink, enc.file_header())
+    for f in frames:
+        for p in enc.encode(f):
+            w.write_packet(p)
+    enc.send_frame(None)
+    while (p := enc.receive_packet()) is not None:
+        w.write_packet(p)
+    w.close()
+    assert remote == sink.getvalue()
+    default = EncoderConfig(width=320, height=136, fps_num=25)
+    with ServiceClient("http://x", http=http) as c:
+        assert encode_frames_via_server(c, frames, default) != remote  # the settings did reach the server

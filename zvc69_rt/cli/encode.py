@@ -86,8 +86,6 @@ def run(args) -> int:
     src = open_source(args.input, size=args.size, fps=args.fps)
     config = _config(args, src)
     if args.server:
-        if config.rate_control != "cqp":
-            raise InputError("--bitrate is not supported with --server yet; encode locally or use --quality")
         from zvc69_rt.client import encode_file_via_server
 
         return encode_file_via_server(args.server, src, config, args.output, limit=args.frames)
