@@ -13,7 +13,7 @@ from zvc69_rt.frame import Frame
 from zvc69_rt.models.bundle import DEFAULT_BUNDLE, ModelBundle
 
 
-def random_inter_bundle(folder: Path) -> ModelBundle:
+def random_inter_bundle(folder: Path, precisions: tuple[str, ...] = ("fp32",)) -> ModelBundle:
     import torch
 
     from onnx_export.export_inter import export_inter_bundle
@@ -22,7 +22,7 @@ def random_inter_bundle(folder: Path) -> ModelBundle:
     shutil.copytree(DEFAULT_BUNDLE, folder)
     torch.manual_seed(0)
     model = InterModel(InterConfig(N=16, F=8)).eval()
-    export_inter_bundle(model, folder, ("fp32",), into=True, calib=(torch.rand(1, 3, 128, 128),) * 2)
+    export_inter_bundle(model, folder, precisions, into=True, calib=(torch.rand(1, 3, 128, 128),) * 2)
     return ModelBundle.load(folder)
 
 

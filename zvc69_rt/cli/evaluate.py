@@ -49,6 +49,23 @@ def register(sub) -> None:
     pv.add_argument("--fps", type=int, default=25, help="frame rate used for kbps (default 25)")
     pv.add_argument("--no-synthetic", action="store_true", help="only bikes.mp4, no synthetic camera clips")
     pv.set_defaults(func=run_video)
+
+    pd = kinds.add_parser(
+        "drift", help="per-frame drift of a P-frame GOP decoded at another precision",
+        description="Encode a held-out clip (bikes.mp4) low-delay with one precision's graphs, decode it "
+                    "with another's; per frame: PSNR between the two decodes, PSNR vs the source, "
+                    "whether every entropy-decoded symbol is identical.",
+    )
+    pd.add_argument("--out", default="docs/rd", help="output folder (default docs/rd): drift.json, drift.md")
+    pd.add_argument("--model", default=None, help="model bundle with P-frame graphs (default: the shipped one)")
+    pd.add_argument("--frames", type=int, default=32, help="frames (default 32)")
+    pd.add_argument("--gop", type=int, default=32, help="keyframe interval (default 32: one GOP)")
+    pd.add_argument("--level", type=int, default=5, help="quality level 1..8 (default 5)")
+    pd.add_argument("--encode-precision", default="fp32", choices=("fp32", "fp16", "int8"))
+    pd.add_argument("--decode-precision", default="fp16", choices=("fp32", "fp16", "int8"))
+    pd.add_argument("--max-size", type=int, default=640, help="long side of the clip in px (default 640)")
+    pd.add_argument("--quiet", action="store_true", help="no per-frame progress lines")
+    pd.set_defaults(func=run_drift)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -403,3 +420,41 @@ def run_video(args) -> int:
     print(_md_table(mean_rows, "PSNR-YUV"))
     print(f"wrote {out}/video.json, video.md and per-clip PNG plots ({elapsed:.0f} s)", file=sys.stderr)
     return 0
+
+
+def run_drift(args) -> int:
+    from zvc69_rt.codec.api import level_to_quality
+    from zvc69_rt.errors import InputError
+    from zvc69_rt.eval import datasets
+    from zvc69_rt.eval.drift import precision_drift
+    from zvc69_rt.models.bundle import ModelBundle
+
+    if not 2 <= args.frames <= 1000:
+        raise InputError(f"--frames {args.frames} outside 2..1000")
+    bundle = ModelBundle.load(args.model)
+    if "inter" not in bundle.manifest:
+        raise InputError(f"model bundle {bundle.folder} has no P-frame graphs: drift needs inter frames "
+                         "(give --model a bundle with an inter section)")
+    frames = datasets.load_video(datasets.video_path("bikes.mp4"), max_frames=args.frames, max_size=args.max_size)
+    res = precision_drift(frames, bundle, args.gop, level_to_quality(args.level), args.encode_precision,
+                          args.decode_precision, log=_log(args))
+    res.update({"clip": f"bikes.mp4 {frames[0].width}x{frames[0].height}", "model_hash": bundle.hash,
+                "machine": platform.platform()})
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "drift.json").write_text(json.dumps(res, indent=1))
+    e, d = args.encode_precision, args.decode_precision
+    lines = [f"# Drift: encoded {e}, decoded {d}\n",
+             (f"`zvc69 eval drift --frames {args.frames} --gop {args.gop} --level {args.level} --encode-precision {e} "
+             f"--decode-precision {d}`; {res['clip']}, model {bundle.hash[:16]}; every symbol identical: "
+             f"{res['all_symbols_identical']}.\n"),
+             f"| frame | type | bytes | PSNR {e} vs {d} decode (dB) | PSNR-YUV {e} (dB) | PSNR-YUV {d} (dB) |",
+             "|---:|---|---:|---:|---:|---:|"]
+    for r in res["rows"]:
+        lines.append(f"| {r['frame']} | {r['type']} | {r['bytes']} | {r['psnr_drift']:.2f} | {r[f'psnr_{e}']:.2f} "
+                     f"| {r[f'psnr_{d}']:.2f} |")
+    (out / "drift.md").write_text("\n".join(lines) + "\n")
+    print(f"drift: every symbol identical: {res['all_symbols_identical']}; worst {e}-vs-{d} PSNR "
+          f"{res['min_psnr_drift']:.2f} dB; quality lost vs source up to {res['max_psnr_loss_db']:.3f} dB "
+          f"(mean {res['mean_psnr_loss_db']:.3f}); {out / 'drift.md'}")
+    return 0 if res["all_symbols_identical"] else 1
