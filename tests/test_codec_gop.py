@@ -65,3 +65,26 @@ def test_p_frame_without_reference_is_refused(bundle):
     dec = Decoder(reader.header, bundle=bundle)
     with pytest.raises(ZVC69FormatError, match="P-frame before any I-frame"):
         dec.decode_rgb(*records[1])
+
+
+def test_250_frame_stream_decodes_bit_exactly(bundle):
+    """Issue #5's target: encoder and decoder reconstructions identical over 250 frames
+    (one I-frame, 249 P-frames predicting from each other) on the same backend."""
+    frames = _pan(250, w=64, h=64)
+    enc = Encoder(EncoderConfig(width=64, height=64, gop=250, quality=60), bundle=bundle)
+    buf = io.BytesIO()
+    writer = StreamWriter(buf, enc.file_header())
+    refs = []
+    for f in frames:
+        for p in enc.encode(f):
+            writer.write_packet(p)
+        refs.append(enc._reference.copy())
+    writer.close()
+    reader = StreamReader(io.BytesIO(buf.getvalue()))
+    dec = Decoder(reader.header, bundle=bundle)
+    n = 0
+    for i, (fh, data) in enumerate(reader.iter_frames()):
+        assert fh.frame_type == (0 if i == 0 else 1)
+        assert np.array_equal(dec.decode_rgb(fh, data), refs[i]), f"frame {i} differs"
+        n += 1
+    assert n == 250
