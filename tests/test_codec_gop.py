@@ -88,3 +88,23 @@ def test_250_frame_stream_decodes_bit_exactly(bundle):
         assert np.array_equal(dec.decode_rgb(fh, data), refs[i]), f"frame {i} differs"
         n += 1
     assert n == 250
+
+
+def test_rd_motion_search_never_costs_more_than_the_estimate(bundle):
+    from zvc69_rt.codec.inter import PFrameCodec
+    from zvc69_rt.codec.runtime import load_runners
+    from zvc69_rt.io.color import yuv420_to_rgb
+    from zvc69_rt.io.padding import pad_to_multiple
+
+    runners, _ = load_runners(bundle, "onnxruntime", "fp32", ("motion_estimation", "motion_compensation",
+                                                               "residual_analysis", "residual_hyper_synthesis",
+                                                               "residual_synthesis"))
+    ref, cur = (pad_to_multiple(yuv420_to_rgb(f), 64)[0] for f in _pan(3)[::2])
+    costs = []
+    for k in (1, 3):
+        codec = PFrameCodec(bundle, runners, rd_candidates=k)
+        data, recon = codec.encode(cur, ref, 60)
+        np.testing.assert_array_equal(codec.decompress(data, ref, (cur.shape[1] // 16, cur.shape[2] // 16), 60),
+                                      recon)
+        costs.append(codec.lagrangian(60) * float(np.mean((cur - recon) ** 2)) + 8 * len(data) / cur[0].size)
+    assert costs[1] <= costs[0] + 1e-9

@@ -166,7 +166,7 @@ class Encoder:
                 work.data = self.intra.code(work.latents)[0]
                 work.latents = None
         else:
-            work.data, self._reference = self.inter.code(self.inter.analyse(work.x, self._reference, q))
+            work.data, self._reference = self.inter.encode(work.x, self._reference, q)
         if rc.needs_bits:
             rc.update(index, work.frame_type, (len(work.data) + FRAME_RECORD_HEADER_BYTES) * 8)
         work.x = None
