@@ -54,12 +54,18 @@ def image_codec(model: str | None = None, precision: str = "fp32"):
 
 
 def _shared_runners(enc: Encoder) -> dict:
+    """The encoder's loaded graphs (sessions take shapes dynamically): reused by the decoder
+    and by later encoders instead of loading every graph again."""
     i = enc.intra
-    return {"analysis": i.analysis, "hyper_synthesis": i.hyper_synthesis, "synthesis": i.synthesis}
+    runners = {"analysis": i.analysis, "hyper_synthesis": i.hyper_synthesis, "synthesis": i.synthesis}
+    if enc.inter is not None:
+        runners.update(enc.inter.runners)
+    return runners
 
 
 def video_codec(gop: int, bframes: int, model: str | None = None, precision: str = "fp32"):
     bundle = ModelBundle.load(model)
+    shared: dict = {}
 
     def codec(frames: list[Frame], level: int) -> tuple[int, list[Frame]]:
         f0 = frames[0]
@@ -69,7 +75,9 @@ def video_codec(gop: int, bframes: int, model: str | None = None, precision: str
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            enc = Encoder(cfg, bundle=bundle)
+            enc = Encoder(cfg, bundle=bundle, runners=shared or None)
+        if not shared:
+            shared.update(_shared_runners(enc))
         buf = io.BytesIO()
         writer = StreamWriter(buf, enc.file_header())
         for f in frames:
