@@ -26,3 +26,16 @@ def test_same_precision_has_no_drift(tmp_path):
     bundle = random_inter_bundle(tmp_path / "b")
     res = precision_drift(pan(3), bundle, gop=8, quality=57, decode_precision="fp32")
     assert res["all_symbols_identical"] and all(math.isinf(r["psnr_drift"]) for r in res["rows"])
+
+
+def test_video_codec_adapter_with_p_and_b_frames(tmp_path):
+    from zvc69_rt.eval.zvc69_adapter import video_codec
+
+    bundle = random_inter_bundle(tmp_path / "b")
+    for bframes in (0, 2):
+        codec = video_codec(gop=8, bframes=bframes, model=str(bundle.folder))
+        frames = pan(5)
+        bits, out = codec(frames, 4)
+        assert bits > 0 and [f.pts for f in out] == [0, 1, 2, 3, 4]
+        bits2, _ = codec(frames, 6)  # a second encoder reuses the loaded graphs
+        assert bits2 != bits
