@@ -89,7 +89,7 @@ class Settings:
     sweep_interval_s: float = 5.0
     retry_after_s: int = 1
     workers: int = 2                             # encoder threads (numba/ORT release the GIL)
-    max_encode_pixels: int = 2 * 1920 * 1080     # frame pixels encoded at once, all streams (CPU memory)
+    max_encode_pixels: int = 1920 * 1080  # frame pixels encoded at once, all streams (CPU memory): one 1080p or two 720p
     backend: str = "auto"
     precision: str = "fp32"
     model: str | None = None                     # bundle folder, set by the operator only

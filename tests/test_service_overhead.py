@@ -152,7 +152,7 @@ def test_pixel_budget_bounds_concurrent_encodes_not_threads():
     assert _max_concurrency(100, [50] * 4) == 2
     assert _max_concurrency(100, [10] * 4) == 4       # small frames: as many as there are threads
     assert _max_concurrency(100, [500, 10, 10]) == 2  # larger than the budget: runs, alone
-    assert Settings().max_encode_pixels == 2 * 1920 * 1080
+    assert Settings().max_encode_pixels == 1920 * 1080
 
 
 def test_pixel_budget_waiter_cancelled_reserves_nothing():
