@@ -168,3 +168,32 @@ def test_cli_roundtrip_returns_every_frame_in_display_order(bundle, tmp_path):
     assert len(out) == 7
     with open(tmp_path / "o.zvc", "rb") as fz:
         assert [fh.pts for fh, _ in StreamReader(fz).iter_frames()] == [0, 3, 1, 2, 6, 4, 5]
+
+
+@pytest.mark.parametrize("preset", ["low_latency", "high_throughput"])
+def test_cli_preset_runs_the_pipeline_with_the_sequential_bytes(bundle, tmp_path, preset):
+    from zvc69_rt.cli import main
+    from zvc69_rt.io.y4m import Y4MWriter
+
+    frames = _pan(6)
+    src = tmp_path / "in.y4m"
+    with open(src, "wb") as fh:
+        w = Y4MWriter(fh, 128, 72, 25, 1)
+        for f in frames:
+            w.write(f)
+    out = tmp_path / "o.zvc"
+    assert main(["encode", str(src), "-o", str(out), "--model", str(bundle.folder), "--gop", "6",
+                 "--bframes", "1", "--preset", preset, "--quality", "60", "--quiet"]) == 0
+    enc = Encoder(EncoderConfig(width=128, height=72, fps_num=25, quality=60, gop=6, bframes=1, preset=preset,
+                                model=str(bundle.folder)), bundle=bundle)
+    assert enc.inter.rd_candidates == (1 if preset == "low_latency" else 3)
+    buf = io.BytesIO()
+    wr = StreamWriter(buf, enc.file_header())
+    for f in frames:
+        for p in enc.encode(f):
+            wr.write_packet(p)
+    enc.send_frame(None)
+    while (p := enc.receive_packet()) is not None:
+        wr.write_packet(p)
+    wr.close()
+    assert out.read_bytes() == buf.getvalue()

@@ -8,6 +8,7 @@ import time
 from zvc69_rt.codec.api import EncoderConfig, level_to_quality
 from zvc69_rt.codec.ratecontrol import parse_bitrate
 from zvc69_rt.errors import InputError
+from zvc69_rt.pipeline.config import PRESETS
 
 
 def register(sub) -> None:
@@ -30,7 +31,8 @@ def register(sub) -> None:
                    help="cbr buffer size in seconds of --bitrate (default %(default)s)")
     p.add_argument("--gop", type=int, default=EncoderConfig.gop, help="keyframe interval (default %(default)s)")
     p.add_argument("--bframes", type=int, default=EncoderConfig.bframes, help="B-frames between references")
-    p.add_argument("--preset", default=None, help="pipeline preset, e.g. realtime_1080p")
+    p.add_argument("--preset", default=None, choices=PRESETS,
+                   help="pipelined encoding with this preset (queue depth, workers; realtime ones code one motion field per P-frame)")
     p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "tensorrt"])
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"])
     p.add_argument("--model", default=None, help="model bundle folder (default: the shipped one)")
@@ -106,22 +108,44 @@ def run(args) -> int:
     with atomic_output(args.output) as sink:
         writer = StreamWriter(sink, enc.file_header())
         pending = {}
-        for frame in src:
-            if args.frames and n >= args.frames:
-                break
-            if dec is not None:
-                pending[frame.pts] = frame
-            for pkt in enc.encode(frame):
+        pipe = None
+        if enc.pipeline_config is not None:  # a preset: overlap the stages (same bytes as sequential)
+            from zvc69_rt.pipeline import PipelinedEncoder
+
+            pipe = PipelinedEncoder(enc, enc.pipeline_config)
+
+        def emit(packets) -> None:
+            nonlocal nbytes, sq_err
+            for pkt in packets:
                 nbytes += _write(writer, pkt)
                 if dec is not None:
                     sq_err += _psnr_of(dec, pkt, pending)
-            n += 1
-            bar.update(1)
-        enc.send_frame(None)
-        while (pkt := enc.receive_packet()) is not None:
-            nbytes += _write(writer, pkt)
-            if dec is not None:
-                sq_err += _psnr_of(dec, pkt, pending)
+
+        def ready():
+            while (pkt := pipe.try_recv()) is not None:
+                yield pkt
+
+        try:
+            for frame in src:
+                if args.frames and n >= args.frames:
+                    break
+                if dec is not None:
+                    pending[frame.pts] = frame
+                if pipe is None:
+                    emit(enc.encode(frame))
+                else:
+                    pipe.submit(frame)
+                    emit(ready())
+                n += 1
+                bar.update(1)
+            if pipe is None:
+                enc.send_frame(None)
+                emit(iter(enc.receive_packet, None))
+            else:
+                emit(pipe.flush())
+        finally:
+            if pipe is not None:
+                pipe.close()
         if dec is not None:
             sq_err += _psnr_of(dec, None, pending)
         writer.close()

@@ -36,7 +36,7 @@ from zvc69_rt.codec.api import EncoderConfig, Packet
 from zvc69_rt.codec.bidir import BFrameCodec
 from zvc69_rt.codec.colorspace import coding_colorspace
 from zvc69_rt.codec.inter import ENCODER_GRAPHS as P_ENCODER_GRAPHS
-from zvc69_rt.codec.inter import PFrameCodec
+from zvc69_rt.codec.inter import RD_CANDIDATES, PFrameCodec
 from zvc69_rt.codec.intra import IntraCodec, IntraLatents
 from zvc69_rt.codec.ratecontrol import make_rate_control
 from zvc69_rt.codec.runtime import GRAPHS, load_runners
@@ -45,6 +45,7 @@ from zvc69_rt.frame import Frame
 from zvc69_rt.io.color import yuv420_to_rgb
 from zvc69_rt.io.padding import pad_to_multiple
 from zvc69_rt.models.bundle import ModelBundle
+from zvc69_rt.pipeline.config import PipelineConfig
 
 FRAME_I = 0
 FRAME_P = 1
@@ -83,7 +84,9 @@ class Encoder:
         else:
             self.backend_name = "injected"
         self.intra = IntraCodec(self.bundle, runners)
-        self.inter = PFrameCodec(self.bundle, runners) if self.gop > 1 else None
+        self.pipeline_config = PipelineConfig.preset(config.preset) if config.preset else None
+        effort = self.pipeline_config.motion_candidates if self.pipeline_config else RD_CANDIDATES
+        self.inter = PFrameCodec(self.bundle, runners, rd_candidates=effort) if self.gop > 1 else None
         self.bframes = config.bframes if self.gop > 1 else 0
         self.bidir = BFrameCodec(self.inter) if self.bframes else None
         self._waiting: list[_Work] = []  # frames between two anchors, in display order
