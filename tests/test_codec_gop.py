@@ -28,7 +28,8 @@ _pan = pan
 
 def test_gop_closed_loop_has_no_drift(bundle):
     frames = _pan(7)
-    enc = Encoder(EncoderConfig(width=128, height=72, gop=3, quality=60), bundle=bundle)
+    # the random P model loses to intra everywhere: adaptive_intra off to test the P path
+    enc = Encoder(EncoderConfig(width=128, height=72, gop=3, quality=60), bundle=bundle, adaptive_intra=False)
     buf = io.BytesIO()
     writer = StreamWriter(buf, enc.file_header())
     refs = []
@@ -53,7 +54,7 @@ def test_gop_closed_loop_has_no_drift(bundle):
 
 def test_p_frame_without_reference_is_refused(bundle):
     frames = _pan(2)
-    enc = Encoder(EncoderConfig(width=128, height=72, gop=4), bundle=bundle)
+    enc = Encoder(EncoderConfig(width=128, height=72, gop=4), bundle=bundle, adaptive_intra=False)
     pkts = [p for f in frames for p in enc.encode(f)]
     buf = io.BytesIO()
     w = StreamWriter(buf, enc.file_header())
@@ -71,7 +72,7 @@ def test_250_frame_stream_decodes_bit_exactly(bundle):
     """Issue #5's target: encoder and decoder reconstructions identical over 250 frames
     (one I-frame, 249 P-frames predicting from each other) on the same backend."""
     frames = _pan(250, w=64, h=64)
-    enc = Encoder(EncoderConfig(width=64, height=64, gop=250, quality=60), bundle=bundle)
+    enc = Encoder(EncoderConfig(width=64, height=64, gop=250, quality=60), bundle=bundle, adaptive_intra=False)
     buf = io.BytesIO()
     writer = StreamWriter(buf, enc.file_header())
     refs = []
@@ -108,3 +109,31 @@ def test_rd_motion_search_never_costs_more_than_the_estimate(bundle):
                                       recon)
         costs.append(codec.lagrangian(60) * float(np.mean((cur - recon) ** 2)) + 8 * len(data) / cur[0].size)
     assert costs[1] <= costs[0] + 1e-9
+
+
+def test_adaptive_intra_replaces_p_frames_that_cost_more(bundle):
+    """The random P model predicts badly: at full effort every P-frame is cheaper as an
+    I-frame, and the stream still decodes bit-exactly with them as random-access points;
+    a realtime preset keeps the GOP structure as asked."""
+    frames = _pan(4)
+    enc = Encoder(EncoderConfig(width=128, height=72, gop=8, quality=60), bundle=bundle)
+    assert enc.adaptive_intra
+    buf = io.BytesIO()
+    writer = StreamWriter(buf, enc.file_header())
+    refs = []
+    for f in frames:
+        for p in enc.encode(f):
+            writer.write_packet(p)
+        refs.append(enc._reference.copy())
+    writer.close()
+    reader = StreamReader(io.BytesIO(buf.getvalue()))
+    dec = Decoder(reader.header, bundle=bundle)
+    types = []
+    for i, (fh, data) in enumerate(reader.iter_frames()):
+        types.append(fh.frame_type)
+        np.testing.assert_array_equal(dec.decode_rgb(fh, data), refs[i])
+    assert types == [0, 0, 0, 0]
+    assert [e.frame_number for e in reader.keyframes()] == [0, 1, 2, 3]
+    rt = Encoder(EncoderConfig(width=128, height=72, gop=8, quality=60, preset="realtime_720p"), bundle=bundle)
+    assert not rt.adaptive_intra
+    assert [p.frame_type for f in frames for p in rt.encode(f)] == [0, 1, 1, 1]

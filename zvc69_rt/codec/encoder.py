@@ -66,7 +66,10 @@ class _Work:
 
 
 class Encoder:
-    def __init__(self, config: EncoderConfig, bundle: ModelBundle | None = None, runners: dict | None = None):
+    def __init__(self, config: EncoderConfig, bundle: ModelBundle | None = None, runners: dict | None = None,
+                 adaptive_intra: bool | None = None):
+        """adaptive_intra: code a P-frame as an I-frame when that is cheaper; None = on for
+        low-delay GOPs at full motion-search effort (not in the realtime presets)."""
         config.validate()
         self.config = config
         self.bundle = bundle or ModelBundle.load(config.model)
@@ -88,6 +91,9 @@ class Encoder:
         effort = self.pipeline_config.motion_candidates if self.pipeline_config else RD_CANDIDATES
         self.inter = PFrameCodec(self.bundle, runners, rd_candidates=effort) if self.gop > 1 else None
         self.bframes = config.bframes if self.gop > 1 else 0
+        # P-frames that would cost more than an I-frame become I-frames (low delay, full effort)
+        auto = self.inter is not None and not self.bframes and self.inter.rd_candidates > 1
+        self.adaptive_intra = auto if adaptive_intra is None else bool(adaptive_intra) and self.inter is not None
         self.bidir = BFrameCodec(self.inter) if self.bframes else None
         self._waiting: list[_Work] = []  # frames between two anchors, in display order
         self._reference: np.ndarray | None = None  # decoder-side reconstruction (closed loop)
@@ -170,9 +176,26 @@ class Encoder:
                 work.latents = None
         else:
             work.data, self._reference = self.inter.encode(work.x, self._reference, q)
+            if self.adaptive_intra:
+                self._intra_if_cheaper(work, q)
         if rc.needs_bits:
             rc.update(index, work.frame_type, (len(work.data) + FRAME_RECORD_HEADER_BYTES) * 8)
         work.x = None
+
+    def _intra_if_cheaper(self, work: _Work, q: int) -> None:
+        """Code a P-frame as an I-frame when that costs less (lambda*MSE + bits): scene cuts,
+        and whatever the P model does badly. Low-delay GOPs only: the I-frame is a new
+        random-access point and P-frames go on predicting from it."""
+        lat = self.intra.analyse(work.x, q)
+        idata = self.intra.code(lat)[0]
+        irecon = self.intra.synthesise(np.rint(lat.y - lat.mean).astype(np.int32), lat.mean, q)
+        lam, pixels = self.inter.lagrangian(q), work.x.shape[1] * work.x.shape[2]
+
+        def cost(data: bytes, recon: np.ndarray) -> float:
+            return lam * float(np.mean(np.square(work.x - recon, dtype=np.float64))) + 8 * len(data) / pixels
+
+        if cost(idata, irecon) < cost(work.data, self._reference):
+            work.frame_type, work.data, self._reference = FRAME_I, idata, irecon
 
     def entropy_code(self, work: _Work) -> Packet | list[Packet]:
         """The frame's packet; with B-frames a list: [] while it waits, or the anchor's

@@ -46,7 +46,7 @@ def precision_drift(frames: Sequence[Frame], bundle: ModelBundle, gop: int, qual
     f0 = frames[0]
     cfg = EncoderConfig(width=f0.width, height=f0.height, gop=gop, quality=quality,
                         precision=encode_precision, backend="onnxruntime")
-    enc = Encoder(cfg, bundle=bundle)
+    enc = Encoder(cfg, bundle=bundle, adaptive_intra=False)  # a GOP of P-frames is what drifts
     buf = io.BytesIO()
     w = StreamWriter(buf, enc.file_header())
     for f in frames:
