@@ -17,10 +17,16 @@ import numpy as np
 # One source of truth for the split, shared with `zvc69 eval` (zvc69_rt.eval.datasets).
 # motorcycle_left is excluded from training: it is the stereo twin of motorcycle_right.
 # (Runs before 2026-11-24 16:00 trained on it; see docs/TRAINING.md.)
-from zvc69_rt.eval.datasets import (  # noqa: E402
+from zvc69_rt.eval.datasets import (
     EVAL_SKIMAGE as _EVAL_SK,
+)
+from zvc69_rt.eval.datasets import (
     EVAL_WALLPAPERS as WALLPAPER_EVAL,
+)
+from zvc69_rt.eval.datasets import (
     TRAIN_SKIMAGE as _TRAIN_SK,
+)
+from zvc69_rt.eval.datasets import (
     TRAIN_WALLPAPER_PHOTOS as WALLPAPER_TRAIN,
 )
 

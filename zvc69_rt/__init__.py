@@ -12,7 +12,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from zvc69_rt.errors import (  # noqa: E402
+from zvc69_rt.errors import (
     EntropyDecodeError,
     InputError,
     ModelMismatchError,
@@ -22,11 +22,11 @@ from zvc69_rt.errors import (  # noqa: E402
 )
 
 __all__ = [
-    "__version__",
+    "EntropyDecodeError",
+    "InputError",
+    "ModelMismatchError",
+    "NotAvailableError",
     "ZVC69Error",
     "ZVC69FormatError",
-    "EntropyDecodeError",
-    "ModelMismatchError",
-    "InputError",
-    "NotAvailableError",
+    "__version__",
 ]

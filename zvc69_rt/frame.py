@@ -61,7 +61,7 @@ class Frame:
         return self.y.tobytes() + self.u.tobytes() + self.v.tobytes()
 
     @classmethod
-    def from_bytes(cls, buf: bytes | memoryview, width: int, height: int, pts: int = 0) -> "Frame":
+    def from_bytes(cls, buf: bytes | memoryview, width: int, height: int, pts: int = 0) -> Frame:
         from zvc69_rt.errors import InputError
 
         n = cls.nbytes_for(width, height)

@@ -35,9 +35,9 @@ def _test_frame(width: int, height: int):
     from zvc69_rt.frame import Frame
 
     try:
-        from PIL import Image
-
         import importlib.util
+
+        from PIL import Image
 
         d = importlib.util.find_spec("skimage").submodule_search_locations[0]
         img = Image.open(os.path.join(d, "data", "motorcycle_right.png")).convert("YCbCr").resize((width, height))
@@ -65,10 +65,10 @@ def _best(fn, repeat):
 
 
 def run(args) -> int:
+    from zvc69_rt.bitstream import FrameHeader
     from zvc69_rt.codec.api import EncoderConfig
     from zvc69_rt.codec.decoder import Decoder
     from zvc69_rt.codec.encoder import Encoder
-    from zvc69_rt.bitstream import FrameHeader
 
     results = {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(), "sizes": {}}
     for name in args.sizes.split(","):

@@ -51,7 +51,7 @@ class ModelBundle:
     tables: dict[str, np.ndarray] = field(repr=False)
 
     @classmethod
-    def load(cls, folder: str | Path | None = None, verify: bool = True) -> "ModelBundle":
+    def load(cls, folder: str | Path | None = None, verify: bool = True) -> ModelBundle:
         folder = Path(folder) if folder else DEFAULT_BUNDLE
         mpath = folder / "manifest.json"
         if not mpath.is_file():

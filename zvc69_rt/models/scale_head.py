@@ -38,7 +38,7 @@ class IntegerScaleHead:
     thresholds: np.ndarray  # int64 [M, 63]: index = count(acc > thresholds[c])
 
     @classmethod
-    def from_tables(cls, t: dict[str, np.ndarray]) -> "IntegerScaleHead":
+    def from_tables(cls, t: dict[str, np.ndarray]) -> IntegerScaleHead:
         n = int(t["sh_num_layers"])
         layers = tuple(
             IntConvLayer(
