@@ -12,12 +12,12 @@ torch = pytest.importorskip("torch")
 
 from tests.fakes.inter import pan as _pan
 from tests.fakes.inter import random_inter_bundle
-from zvc69_rt.bitstream import FrameHeader, StreamReader, StreamWriter
+from zvc69_rt.bitstream import FrameHeader, StreamReader
 from zvc69_rt.bitstream.header import HeaderFlags
 from zvc69_rt.codec import bidir
 from zvc69_rt.codec.api import EncoderConfig
 from zvc69_rt.codec.decoder import Decoder
-from zvc69_rt.codec.encoder import Encoder
+from zvc69_rt.codec.encoder import Encoder, encode_to_stream
 from zvc69_rt.errors import EntropyDecodeError, ZVC69FormatError
 
 
@@ -28,15 +28,8 @@ def bundle(tmp_path_factory):
 
 def _encode(bundle, frames, **cfg):
     enc = Encoder(EncoderConfig(width=128, height=72, quality=60, **cfg), bundle=bundle)
-    pkts = [p for f in frames for p in enc.encode(f)]
-    enc.send_frame(None)
-    while (p := enc.receive_packet()) is not None:
-        pkts.append(p)
     buf = io.BytesIO()
-    w = StreamWriter(buf, enc.file_header())
-    for p in pkts:
-        w.write_packet(p)
-    w.close()
+    pkts = encode_to_stream(enc, frames, buf)
     return enc, pkts, buf.getvalue()
 
 
@@ -188,12 +181,5 @@ def test_cli_preset_runs_the_pipeline_with_the_sequential_bytes(bundle, tmp_path
                                 model=str(bundle.folder)), bundle=bundle)
     assert enc.inter.rd_candidates == (1 if preset == "low_latency" else 3)
     buf = io.BytesIO()
-    wr = StreamWriter(buf, enc.file_header())
-    for f in frames:
-        for p in enc.encode(f):
-            wr.write_packet(p)
-    enc.send_frame(None)
-    while (p := enc.receive_packet()) is not None:
-        wr.write_packet(p)
-    wr.close()
+    encode_to_stream(enc, frames, buf)
     assert out.read_bytes() == buf.getvalue()

@@ -7,10 +7,10 @@ import io
 import numpy as np
 import pytest
 
-from zvc69_rt.bitstream import FrameHeader, HeaderFlags, StreamReader, StreamWriter
+from zvc69_rt.bitstream import FrameHeader, HeaderFlags, StreamReader
 from zvc69_rt.codec.api import EncoderConfig
 from zvc69_rt.codec.decoder import Decoder
-from zvc69_rt.codec.encoder import Encoder
+from zvc69_rt.codec.encoder import Encoder, encode_to_stream
 from zvc69_rt.errors import EntropyDecodeError, ModelMismatchError, ZVC69FormatError
 from zvc69_rt.eval.metrics import psnr_yuv
 from zvc69_rt.frame import Frame
@@ -39,16 +39,8 @@ def _natural_frames(width, height, n, seed=0):
 
 
 def _encode(frames, cfg, bundle):
-    enc = Encoder(cfg, bundle=bundle)
     buf = io.BytesIO()
-    w = StreamWriter(buf, enc.file_header())
-    for f in frames:
-        for p in enc.encode(f):
-            w.write_packet(p)
-    enc.send_frame(None)
-    while (p := enc.receive_packet()) is not None:
-        w.write_packet(p)
-    w.close()
+    encode_to_stream(Encoder(cfg, bundle=bundle), frames, buf)
     return buf.getvalue()
 
 

@@ -11,7 +11,10 @@ from zvc69_rt.cli import main
 
 @pytest.fixture
 def no_adapter(monkeypatch):
+    import zvc69_rt.eval
+
     monkeypatch.setitem(sys.modules, "zvc69_rt.eval.zvc69_adapter", None)  # import raises ImportError
+    monkeypatch.delattr(zvc69_rt.eval, "zvc69_adapter", raising=False)  # imported by an earlier test
 
 
 def test_eval_images_reference_only(tmp_path, capsys, no_adapter):

@@ -12,11 +12,10 @@ from fastapi.testclient import TestClient
 from zvc69_rt.service.app import create_app
 from zvc69_rt.service.settings import Settings
 
-from zvc69_rt.bitstream import StreamWriter
 from zvc69_rt.cli import main as cli_main
 from zvc69_rt.client import ServiceClient, encode_frames_via_server
 from zvc69_rt.codec.api import EncoderConfig
-from zvc69_rt.codec.encoder import Encoder
+from zvc69_rt.codec.encoder import Encoder, encode_to_stream
 from zvc69_rt.frame import Frame
 from zvc69_rt.io.y4m import Y4MReader
 
@@ -66,16 +65,8 @@ def test_stream_bitstream_equals_in_process_encoder_and_cli(http, frames, cli_zv
     assert r1.status_code == r2.status_code == r3.status_code == 200
     svc = http.get(f"/v1/streams/{sid}/bitstream").content
 
-    enc = Encoder(EncoderConfig(width=320, height=136, fps_num=25, fps_den=1))
     sink = io.BytesIO()
-    w = StreamWriter(sink, enc.file_header())
-    for f in frames:
-        for p in enc.encode(f):
-            w.write_packet(p)
-    enc.send_frame(None)
-    while (p := enc.receive_packet()) is not None:
-        w.write_packet(p)
-    w.close()
+    encode_to_stream(Encoder(EncoderConfig(width=320, height=136, fps_num=25, fps_den=1)), frames, sink)
     assert svc == sink.getvalue()
     assert svc[64 : 64 + len(r1.content + r2.content + r3.content)] == r1.content + r2.content + r3.content
     assert svc == cli_zvc  # same frames, same (default) settings as `zvc69 encode`
@@ -152,16 +143,8 @@ def test_client_forwards_rate_control(http, frames):
     cfg = EncoderConfig(width=320, height=136, fps_num=25, rate_control="cbr", bitrate=400_000)
     with ServiceClient("http://x", http=http) as c:
         remote = encode_frames_via_server(c, frames, cfg)
-    enc = Encoder(cfg)
     sink = io.BytesIO()
-    w = StreamWriter(sink, enc.file_header())
-    for f in frames:
-        for p in enc.encode(f):
-            w.write_packet(p)
-    enc.send_frame(None)
-    while (p := enc.receive_packet()) is not None:
-        w.write_packet(p)
-    w.close()
+    encode_to_stream(Encoder(cfg), frames, sink)
     assert remote == sink.getvalue()
     default = EncoderConfig(width=320, height=136, fps_num=25)
     with ServiceClient("http://x", http=http) as c:

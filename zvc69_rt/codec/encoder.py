@@ -241,3 +241,21 @@ class Encoder:
         while (p := self.receive_packet()) is not None:
             out.append(p)
         return out
+
+
+def encode_to_stream(encoder: Encoder, frames, sink) -> list[Packet]:
+    """Every frame through ``encoder`` and the end of stream, written to ``sink`` (a binary
+    file object) as one complete .zvc file; returns the packets in file (coding) order."""
+    from zvc69_rt.bitstream import StreamWriter
+
+    writer = StreamWriter(sink, encoder.file_header())
+    packets: list[Packet] = []
+    for frame in frames:
+        packets += encoder.encode(frame)
+    encoder.send_frame(None)
+    while (p := encoder.receive_packet()) is not None:
+        packets.append(p)
+    for p in packets:
+        writer.write_packet(p)
+    writer.close()
+    return packets

@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from zvc69_rt.bitstream import StreamReader, StreamWriter
+from zvc69_rt.bitstream import StreamReader
 from zvc69_rt.codec.api import EncoderConfig
 from zvc69_rt.codec.decoder import Decoder
-from zvc69_rt.codec.encoder import Encoder
+from zvc69_rt.codec.encoder import Encoder, encode_to_stream
 from zvc69_rt.eval.metrics import psnr_yuv
 from zvc69_rt.frame import Frame
 from zvc69_rt.models.bundle import ModelBundle
@@ -48,14 +48,7 @@ def precision_drift(frames: Sequence[Frame], bundle: ModelBundle, gop: int, qual
                         precision=encode_precision, backend="onnxruntime")
     enc = Encoder(cfg, bundle=bundle, adaptive_intra=False)  # a GOP of P-frames is what drifts
     buf = io.BytesIO()
-    w = StreamWriter(buf, enc.file_header())
-    for f in frames:
-        for p in enc.encode(f):
-            w.write_packet(p)
-    enc.send_frame(None)
-    while (p := enc.receive_packet()) is not None:
-        w.write_packet(p)
-    w.close()
+    encode_to_stream(enc, frames, buf)
     stream = buf.getvalue()
     reader = StreamReader(io.BytesIO(stream))
     ref_dec = Decoder(reader.header, bundle=bundle, backend="onnxruntime", precision=encode_precision)

@@ -15,7 +15,7 @@ import numpy as np
 from zvc69_rt.bitstream import StreamReader, StreamWriter
 from zvc69_rt.codec.api import EncoderConfig, level_to_quality
 from zvc69_rt.codec.decoder import Decoder
-from zvc69_rt.codec.encoder import Encoder
+from zvc69_rt.codec.encoder import Encoder, encode_to_stream
 from zvc69_rt.frame import Frame
 from zvc69_rt.io.padding import crop, pad_to_multiple
 from zvc69_rt.models.bundle import ModelBundle
@@ -79,14 +79,7 @@ def video_codec(gop: int, bframes: int, model: str | None = None, precision: str
         if not shared:
             shared.update(_shared_runners(enc))
         buf = io.BytesIO()
-        writer = StreamWriter(buf, enc.file_header())
-        for f in frames:
-            for p in enc.encode(f):
-                writer.write_packet(p)
-        enc.send_frame(None)
-        while (p := enc.receive_packet()) is not None:
-            writer.write_packet(p)
-        writer.close()
+        encode_to_stream(enc, frames, buf)
         stream = buf.getvalue()
         reader = StreamReader(io.BytesIO(stream))
         dec = Decoder(reader.header, bundle=bundle, runners=_shared_runners(enc))
