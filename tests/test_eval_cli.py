@@ -41,6 +41,9 @@ def test_eval_images_with_a_zvc69_adapter(tmp_path, capsys, monkeypatch):
     fake.image_codec = lambda model=None: (lambda rgb, level: rcod.jpeg(rgb, 10 * level + 5))
     fake.video_codec = lambda gop, bframes, model=None: None
     monkeypatch.setitem(sys.modules, "zvc69_rt.eval.zvc69_adapter", fake)
+    import zvc69_rt.eval
+
+    monkeypatch.setattr(zvc69_rt.eval, "zvc69_adapter", fake, raising=False)  # an earlier import set the real one
     rc = main(["eval", "images", "--out", str(tmp_path), "--max-size", "64", "--images", "motorcycle_right",
                "--codecs", "JPEG", "WebP", "ZVC69", "--levels", "1", "3", "5", "7", "9", "--quiet"])
     assert rc == 1  # level 9 is out of range
@@ -84,6 +87,9 @@ def test_unusable_default_bundle_counts_as_missing(tmp_path, capsys, monkeypatch
     fake = types.ModuleType("zvc69_rt.eval.zvc69_adapter")
     fake.image_codec = broken
     monkeypatch.setitem(sys.modules, "zvc69_rt.eval.zvc69_adapter", fake)
+    import zvc69_rt.eval
+
+    monkeypatch.setattr(zvc69_rt.eval, "zvc69_adapter", fake, raising=False)  # an earlier import set the real one
     args = ["eval", "images", "--out", str(tmp_path), "--max-size", "64", "--images", "motorcycle_right",
             "--codecs", "JPEG", "ZVC69", "--quiet"]
     assert main(args) == 0
