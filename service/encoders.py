@@ -47,19 +47,9 @@ def use_arena(mode: str, width: int, height: int) -> bool:
 
 def _load_runners(bundle, backend: str, precision: str, graphs: tuple[str, ...], cpu_mem_arena: bool) -> dict:
     """codec.runtime.load_runners, with ORT's CPU arena switched off unless ``cpu_mem_arena``."""
-    from zvc69_rt.backends.onnxruntime import OnnxRuntimeBackend
     from zvc69_rt.backends.select import select_backend
 
-    be = select_backend(backend)
-    if not cpu_mem_arena and isinstance(be, OnnxRuntimeBackend):
-        make_options = be.session_options
-
-        def session_options():
-            so = make_options()
-            so.enable_cpu_mem_arena = False
-            return so
-
-        be.session_options = session_options
+    be = select_backend(backend, onnxruntime={"cpu_mem_arena": cpu_mem_arena})
     return {g: be.load(bundle.graph_path(g, precision)) for g in graphs}
 
 

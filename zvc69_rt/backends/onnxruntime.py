@@ -55,8 +55,11 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(self, threads: int | None = None, providers: list[str] | None = None,
-                 trt_cache_dir: Path | None = None):
+                 trt_cache_dir: Path | None = None, cpu_mem_arena: bool = True):
+        """cpu_mem_arena=False: sessions free their activations after each run instead of
+        keeping ORT's arena at its high-water mark (the service does this above 720p)."""
         ort = _ort()
+        self.cpu_mem_arena = cpu_mem_arena
         self.threads = threads or int(os.environ.get("ZVC69_ORT_THREADS", "0")) or (os.cpu_count() or 1)
         available = ort.get_available_providers()
         if providers is not None:
@@ -77,6 +80,7 @@ class OnnxRuntimeBackend:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.intra_op_num_threads = self.threads
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.enable_cpu_mem_arena = self.cpu_mem_arena
         return so
 
     def _provider_args(self) -> list:
