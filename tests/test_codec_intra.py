@@ -86,12 +86,13 @@ def test_encoder_is_deterministic(bundle):
     assert _encode(frames, cfg, bundle) == _encode(frames, cfg, bundle)
 
 
+@pytest.mark.parametrize("quality", [30, 70])
 @pytest.mark.parametrize("precision,max_drop", [("fp16", 0.1), ("int8", 0.5)])
-def test_fp32_stream_decodes_exactly_with_other_precisions(bundle, precision, max_drop):
+def test_fp32_stream_decodes_exactly_with_other_precisions(bundle, precision, max_drop, quality):
     """Entropy decoding is exact across precisions (integer scale head); only the float
     synthesis differs a little."""
     frames = _natural_frames(128, 96, 1)
-    data = _encode(frames, EncoderConfig(width=128, height=96, gop=1, quality=70), bundle)
+    data = _encode(frames, EncoderConfig(width=128, height=96, gop=1, quality=quality), bundle)
     r = StreamReader(io.BytesIO(data))
     fh, payload = next(iter(r.iter_frames()))
     ref = Decoder(r.header, bundle=bundle, precision="fp32")
