@@ -139,6 +139,9 @@ def export_graphs(model: InterModel, out: Path, precisions=("fp32",)) -> dict[st
         elif "fp16" in precisions:
             _to_fp16_inter(fp32, out / f"{name}.fp16.onnx")
             files[name]["fp16"] = f"{name}.fp16.onnx"
+        if "fp16" in files[name]:
+            # no INT8 P-frame graphs yet: --precision int8 runs them as FP16 (the intra graphs in INT8)
+            files[name]["int8"] = files[name]["fp16"]
     return files
 
 

@@ -31,7 +31,7 @@ def _init(name, arr):
 def test_shipped_bundle_parses_in_every_precision():
     bundle = ModelBundle.load(DEFAULT_BUNDLE)
     assert check_bundle(bundle) == []
-    ops = {n.op_type for p in ("fp32", "fp16", "int8") for name in bundle.manifest["graphs"]
+    ops = {n.op_type for name, variants in bundle.manifest["graphs"].items() for p in variants
            for n in onnx.load(str(bundle.graph_path(name, p))).graph.node}
     assert {"Conv", "DepthToSpace", "QuantizeLinear", "DequantizeLinear"} <= ops <= set(SUPPORTED_OPS)
 
