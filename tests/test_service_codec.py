@@ -149,3 +149,32 @@ def test_client_forwards_rate_control(http, frames):
     default = EncoderConfig(width=320, height=136, fps_num=25)
     with ServiceClient("http://x", http=http) as c:
         assert encode_frames_via_server(c, frames, default) != remote  # the settings did reach the server
+
+
+def test_b_frame_streams_through_the_service_match_the_cli(tmp_path):
+    """Stream API and /v1/decode with P- and B-frames: same bytes as the CLI, every frame
+    back in display order."""
+    pytest.importorskip("torch")
+    from tests.fakes.inter import pan, random_inter_bundle
+
+    bundle = random_inter_bundle(tmp_path / "b")
+    frames = pan(5)
+    cfg = EncoderConfig(width=128, height=72, fps_num=25, gop=8, bframes=2, model=str(bundle.folder))
+    local = io.BytesIO()
+    encode_to_stream(Encoder(cfg, bundle=bundle), frames, local)
+    with TestClient(create_app(Settings(warmup=False, model=str(bundle.folder)))) as c:
+        sid = c.post("/v1/streams", json={"width": 128, "height": 72, "fps_num": 25, "gop": 8,
+                                          "bframes": 2}).json()["id"]
+        assert c.post(f"/v1/streams/{sid}/frames", content=b"".join(f.to_bytes() for f in frames)).status_code == 200
+        assert c.post(f"/v1/streams/{sid}/close").status_code == 200
+        remote = c.get(f"/v1/streams/{sid}/bitstream").content
+        r = c.post("/v1/decode", content=remote)
+    assert remote == local.getvalue()
+    assert r.status_code == 200
+    out = list(Y4MReader(io.BytesIO(r.content)))
+    assert len(out) == 5
+    with open(tmp_path / "o.zvc", "wb") as fh:
+        fh.write(remote)
+    assert cli_main(["decode", str(tmp_path / "o.zvc"), "-o", str(tmp_path / "o.y4m"), "--model", str(bundle.folder),
+                     "--quiet"]) == 0
+    assert (tmp_path / "o.y4m").read_bytes() == r.content
