@@ -148,7 +148,8 @@ def main(argv=None) -> int:
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     if ck is not None:
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
+        if ck["opt"] is not None:  # None: a committed model-only checkpoint (onnx_export/checkpoints)
+            opt.load_state_dict(ck["opt"])
         for g in opt.param_groups:
             g["lr"] = args.lr
         step, best, sampler_state = ck["step"], ck["best"], ck["rng"]
