@@ -312,21 +312,10 @@ def compressai_scale_table(model: HyperpriorModel) -> np.ndarray:
 
 
 def gaussian_cdf_table(scales: np.ndarray):
-    """Our 16-bit Gaussian CDF rows for these scales, built exactly as the shipped table
-    (zvc69_rt.entropy.gaussian.build_gaussian_table): math.erfc, rows capped to +-127."""
-    from zvc69_rt.entropy import CdfTable
-    from zvc69_rt.entropy.gaussian import TAIL_MASS, _norm_ppf
+    """Our 16-bit Gaussian CDF rows for these scales, built exactly as the shipped table."""
+    from zvc69_rt.entropy.gaussian import build_gaussian_table
 
-    zq = -_norm_ppf(TAIL_MASS / 2)
-    pmfs, offsets = [], []
-    for s in np.asarray(scales, dtype=np.float64):
-        r = min(math.ceil(zq * s), 127)
-        v = np.arange(-r, r + 1, dtype=np.float64)
-        upper = np.array([0.5 * math.erfc(-(x + 0.5) / (s * math.sqrt(2))) for x in v])
-        lower = np.array([0.5 * math.erfc(-(x - 0.5) / (s * math.sqrt(2))) for x in v])
-        pmfs.append(upper - lower)
-        offsets.append(-r)
-    return CdfTable.from_pmfs(pmfs, np.array(offsets, dtype=np.int32))
+    return build_gaussian_table(scales)
 
 
 def bundle_tables(model: HyperpriorModel) -> dict[str, np.ndarray]:

@@ -100,8 +100,7 @@ class IntraCodec:
     def float_scale_index(self, scale: np.ndarray) -> np.ndarray:
         """CompressAI's GaussianConditional.build_indexes: the first table scale >= s
         (scales below the first entry take index 0, above the last the top index)."""
-        s = np.asarray(scale, dtype=np.float32)
-        return np.searchsorted(self.scale_table[:-1], s, side="left").astype(np.uint8)
+        return entropy.scale_to_index(scale, self.scale_table)
 
     def _encode_y(self, symbols: np.ndarray, index: np.ndarray) -> bytes:
         if self.y_table is None:

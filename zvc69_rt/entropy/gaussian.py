@@ -27,18 +27,19 @@ SCALE_TABLE = np.exp(np.linspace(math.log(SCALE_BOUND), math.log(SCALE_TOP), NUM
 _SHIPPED = Path(__file__).with_name("gaussian_cdfs.npz")
 
 
-def scale_to_index(scales: np.ndarray) -> np.ndarray:
-    """Index of the smallest table scale >= s (clamped to 0..63), as uint8."""
+def scale_to_index(scales: np.ndarray, table: np.ndarray = SCALE_TABLE) -> np.ndarray:
+    """Index of the smallest table scale >= s (clamped to the table), as uint8."""
     s = np.asarray(scales, dtype=np.float32)
-    idx = np.searchsorted(SCALE_TABLE[:-1], s, side="left")
+    idx = np.searchsorted(table[:-1], s, side="left")
     return idx.astype(np.uint8)
 
 
-def build_gaussian_table() -> CdfTable:
-    """Recompute the tables (used to generate gaussian_cdfs.npz and by its test)."""
+def build_gaussian_table(scales: np.ndarray = SCALE_TABLE) -> CdfTable:
+    """16-bit CDF rows for these scales (the shipped ones generate gaussian_cdfs.npz;
+    imported bundles bring their own scale table)."""
     z = -_norm_ppf(TAIL_MASS / 2)
     pmfs, offsets = [], []
-    for s in SCALE_TABLE.astype(np.float64):
+    for s in np.asarray(scales, dtype=np.float64):
         r = min(math.ceil(z * s), 127)
         v = np.arange(-r, r + 1, dtype=np.float64)
         upper = np.array([0.5 * math.erfc(-(x + 0.5) / (s * math.sqrt(2))) for x in v])
