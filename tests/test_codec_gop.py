@@ -26,10 +26,9 @@ def bundle(tmp_path_factory):
 _pan = pan
 
 
-def test_gop_closed_loop_has_no_drift(bundle):
-    frames = _pan(7)
-    # the random P model loses to intra everywhere: adaptive_intra off to test the P path
-    enc = Encoder(EncoderConfig(width=128, height=72, gop=3, quality=60), bundle=bundle, adaptive_intra=False)
+def _encode_with_references(enc, frames):
+    """Encode low-delay frames; (a reader over the stream, the encoder's closed-loop
+    reference after each frame: what the decoder must reproduce bit for bit)."""
     buf = io.BytesIO()
     writer = StreamWriter(buf, enc.file_header())
     refs = []
@@ -38,7 +37,14 @@ def test_gop_closed_loop_has_no_drift(bundle):
             writer.write_packet(p)
         refs.append(enc._reference.copy())
     writer.close()
-    reader = StreamReader(io.BytesIO(buf.getvalue()))
+    return StreamReader(io.BytesIO(buf.getvalue())), refs
+
+
+def test_gop_closed_loop_has_no_drift(bundle):
+    frames = _pan(7)
+    # the random P model loses to intra everywhere: adaptive_intra off to test the P path
+    enc = Encoder(EncoderConfig(width=128, height=72, gop=3, quality=60), bundle=bundle, adaptive_intra=False)
+    reader, refs = _encode_with_references(enc, frames)
     assert reader.header.gop_size == 3
     dec = Decoder(reader.header, bundle=bundle)
     types, pts = [], []
@@ -73,15 +79,7 @@ def test_250_frame_stream_decodes_bit_exactly(bundle):
     (one I-frame, 249 P-frames predicting from each other) on the same backend."""
     frames = _pan(250, w=64, h=64)
     enc = Encoder(EncoderConfig(width=64, height=64, gop=250, quality=60), bundle=bundle, adaptive_intra=False)
-    buf = io.BytesIO()
-    writer = StreamWriter(buf, enc.file_header())
-    refs = []
-    for f in frames:
-        for p in enc.encode(f):
-            writer.write_packet(p)
-        refs.append(enc._reference.copy())
-    writer.close()
-    reader = StreamReader(io.BytesIO(buf.getvalue()))
+    reader, refs = _encode_with_references(enc, frames)
     dec = Decoder(reader.header, bundle=bundle)
     n = 0
     for i, (fh, data) in enumerate(reader.iter_frames()):
@@ -118,15 +116,7 @@ def test_adaptive_intra_replaces_p_frames_that_cost_more(bundle):
     frames = _pan(4)
     enc = Encoder(EncoderConfig(width=128, height=72, gop=8, quality=60), bundle=bundle)
     assert enc.adaptive_intra
-    buf = io.BytesIO()
-    writer = StreamWriter(buf, enc.file_header())
-    refs = []
-    for f in frames:
-        for p in enc.encode(f):
-            writer.write_packet(p)
-        refs.append(enc._reference.copy())
-    writer.close()
-    reader = StreamReader(io.BytesIO(buf.getvalue()))
+    reader, refs = _encode_with_references(enc, frames)
     dec = Decoder(reader.header, bundle=bundle)
     types = []
     for i, (fh, data) in enumerate(reader.iter_frames()):

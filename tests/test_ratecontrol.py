@@ -201,7 +201,6 @@ def test_real_clip_lands_within_10_percent(clip, shared, q4, mode, scale):
 
 
 def test_vbr_sequential_equals_pipelined_and_decodes(clip, shared, q4):
-    from zvc69_rt.bitstream import StreamReader, StreamWriter
     from zvc69_rt.codec.decoder import Decoder
     from zvc69_rt.codec.encoder import Encoder
     from zvc69_rt.eval.metrics import psnr_frame
@@ -218,16 +217,23 @@ def test_vbr_sequential_equals_pipelined_and_decodes(clip, shared, q4):
     par = pipe.flush(timeout=120)
     assert [(p.data, p.quality, p.pts) for p in par] == [(p.data, p.quality, p.pts) for p in seq]
 
-    buf = io.BytesIO()
-    writer = StreamWriter(buf, enc.file_header())
-    for p in seq:
-        writer.write_packet(p)
-    writer.close()
-    reader = StreamReader(io.BytesIO(buf.getvalue()))
+    reader = _reader(enc, seq)
     dec = Decoder(reader.header, bundle=shared[0], runners=shared[1])
     for f, (fh, data) in zip(frames, reader.iter_frames()):
         dec.send_packet(fh, data)
         assert psnr_frame(f, dec.receive_frame())[0] > 30  # per-frame quality, not the header's
+
+
+def _reader(enc, packets):
+    """A StreamReader over the .zvc file these packets make with the encoder's header."""
+    from zvc69_rt.bitstream import StreamReader, StreamWriter
+
+    buf = io.BytesIO()
+    writer = StreamWriter(buf, enc.file_header())
+    for p in packets:
+        writer.write_packet(p)
+    writer.close()
+    return StreamReader(io.BytesIO(buf.getvalue()))
 
 
 def _zvc69(*args):
@@ -301,7 +307,6 @@ def test_ippp_vbr_with_p_frames_pipelined_and_drift_free(tmp_path_factory):
 
     from onnx_export.export_inter import export_inter_bundle
     from onnx_export.inter_model import InterConfig, InterModel
-    from zvc69_rt.bitstream import StreamReader, StreamWriter
     from zvc69_rt.codec.decoder import Decoder
     from zvc69_rt.codec.encoder import Encoder
     from zvc69_rt.frame import Frame
@@ -339,12 +344,7 @@ def test_ippp_vbr_with_p_frames_pipelined_and_drift_free(tmp_path_factory):
     par = pipe.flush(timeout=120)
     assert [(p.data, p.quality) for p in par] == [(p.data, p.quality) for p in seq]
 
-    buf = io.BytesIO()
-    writer = StreamWriter(buf, enc.file_header())
-    for p in seq:
-        writer.write_packet(p)
-    writer.close()
-    reader = StreamReader(io.BytesIO(buf.getvalue()))
+    reader = _reader(enc, seq)
     dec = Decoder(reader.header, bundle=bundle)
     for i, (fh, data) in enumerate(reader.iter_frames()):
         np.testing.assert_array_equal(dec.decode_rgb(fh, data), refs[i])
