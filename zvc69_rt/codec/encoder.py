@@ -75,6 +75,11 @@ class Encoder:
         self.bundle = bundle or ModelBundle.load(config.model)
         self.has_inter = "inter" in self.bundle.manifest
         self.gop = config.gop
+        if self.bundle.single_rate and config.quality != EncoderConfig.quality:
+            warnings.warn(
+                f"model bundle {self.bundle.folder} is single-rate: quality {config.quality} does not change the "
+                "rate or the reconstruction", stacklevel=2,
+            )
         if config.gop > 1 and not self.has_inter:
             warnings.warn(
                 "this model bundle has no inter-frame (P) graphs; coding every frame as an I-frame (gop 1)",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 from zvc69_rt.bitstream.header import FileHeader, HeaderFlags
 from zvc69_rt.codec.api import EncoderConfig
 from zvc69_rt.models.bundle import ModelBundle
@@ -13,11 +11,6 @@ def make_file_header(config: EncoderConfig, bundle: ModelBundle, gop: int, total
     # INTEGERIZED: scale indexes come from the exact integer head; imported bundles with a
     # float scale path (docs/COMPRESSAI.md) leave it clear
     flags = HeaderFlags.INTEGERIZED if bundle.integerized else HeaderFlags(0)
-    if bundle.single_rate and config.quality != EncoderConfig.quality:
-        warnings.warn(
-            f"model bundle {bundle.folder} is single-rate: quality {config.quality} does not change the rate "
-            "or the reconstruction", stacklevel=2,
-        )
     if config.bframes and gop > 1:
         flags |= HeaderFlags.HAS_B_FRAMES
     return FileHeader(
