@@ -83,6 +83,7 @@ async def encode_file(
     bitrate: Annotated[int | None, Query(ge=ratecontrol.MIN_BITRATE, le=ratecontrol.MAX_BITRATE)] = None,
     vbv_seconds: Annotated[float, Query(ge=ratecontrol.MIN_VBV_SECONDS, le=ratecontrol.MAX_VBV_SECONDS)
                            ] = EncoderConfig.vbv_seconds,
+    p_quality_offset: Annotated[int, Query(ge=0, le=100)] = EncoderConfig.p_quality_offset,
 ) -> Response:
     """Body: a Y4M file (8-bit 4:2:0, streamed). Settings as query parameters, defaults as the CLI's."""
     s = state.settings
@@ -95,7 +96,8 @@ async def encode_file(
     pipe = BodyPipe(asyncio.get_running_loop())
     source = io.BufferedReader(pipe, buffer_size=1 << 16)
     params = {"quality": quality, "gop": gop, "bframes": bframes, "preset": preset,
-              "rate_control": rate_control, "bitrate": bitrate, "vbv_seconds": vbv_seconds}
+              "rate_control": rate_control, "bitrate": bitrate, "vbv_seconds": vbv_seconds,
+              "p_quality_offset": p_quality_offset}
     t0 = time.perf_counter()
 
     def job():

@@ -42,6 +42,8 @@ class StreamCreate(BaseModel):
                                       description="target bit/s, vbr/cbr only")
     vbv_seconds: float = Field(EncoderConfig.vbv_seconds, ge=ratecontrol.MIN_VBV_SECONDS,
                                le=ratecontrol.MAX_VBV_SECONDS, description="cbr buffer, seconds of bitrate")
+    p_quality_offset: StrictInt = Field(EncoderConfig.p_quality_offset, ge=0, le=100,
+                                        description="quality points P/B-frames are coded below the I-frame")
 
 
 class StreamCreated(BaseModel):

@@ -47,13 +47,17 @@ def test_gop_closed_loop_has_no_drift(bundle):
     reader, refs = _encode_with_references(enc, frames)
     assert reader.header.gop_size == 3
     dec = Decoder(reader.header, bundle=bundle)
-    types, pts = [], []
+    types, pts, qualities = [], [], []
     for i, (fh, data) in enumerate(reader.iter_frames()):
         types.append(fh.frame_type)
         rgb = dec.decode_rgb(fh, data)
         np.testing.assert_array_equal(rgb, refs[i])  # bit-exact: same backend, same graphs
         pts.append(fh.pts)
+        qualities.append(fh.quality_level)
     assert types == [0, 1, 1, 0, 1, 1, 0]
+    # P-frames are coded p_quality_offset (default 8) below the I-frame; the decoder reads it per frame
+    assert qualities == [60, 52, 52, 60, 52, 52, 60]
+    assert reader.header.quality_level == 60
     assert pts == list(range(7))
     assert [e.frame_number for e in reader.keyframes()] == [0, 3, 6]
 

@@ -14,8 +14,11 @@ import pytest
 
 from zvc69_rt.codec.api import EncoderConfig
 from zvc69_rt.codec.ratecontrol import (
+    FRAME_I,
+    FRAME_P,
     BitrateControl,
     ConstantQuality,
+    frame_quality,
     make_rate_control,
     parse_bitrate,
 )
@@ -98,6 +101,34 @@ def test_cqp_is_constant_and_ignores_sizes():
     assert not rc.needs_bits
 
 
+def test_cqp_p_frames_are_offset_below_the_i_frame():
+    rc = ConstantQuality(57, p_offset=8)
+    assert [rc.quality_for(i, t) for i, t in enumerate([FRAME_I, FRAME_P, FRAME_P])] == [57, 49, 49]
+    assert ConstantQuality(5, p_offset=8).quality_for(1, FRAME_P) == 0  # clamped, never negative
+    assert ConstantQuality(57, p_offset=0).quality_for(1, FRAME_P) == 57
+    assert frame_quality(99.6, FRAME_I, 30) == 100 and frame_quality(20.4, FRAME_P, 30) == 0
+
+
+@pytest.mark.parametrize("mode", ["vbr", "cbr"])
+def test_bitrate_control_keeps_the_p_offset_and_still_lands(mode):
+    """Every P-frame is coded offset points below the GOP quality the controller just chose
+    (CBR may lower it further against the buffer), and the target is still met."""
+    w, h, gop, off = 640, 272, 8, 10
+    rc = BitrateControl(mode, 400_000, 25.0, w, h, gop=gop, p_offset=off)
+    rng = np.random.default_rng(1)
+    for i in range(120):
+        t = FRAME_I if i % gop == 0 else FRAME_P
+        q = rc.quality_for(i, t)
+        if t == FRAME_P:
+            expect = max(0, rc.last_quality - off)
+            assert q == expect if mode == "vbr" else q <= expect
+        else:
+            assert q == rc.last_quality or mode == "cbr"
+        bits = w * h * 2 ** (-3.5 + 0.03 * q + rng.normal(0, 0.1)) * (0.3 if t else 1.0)
+        rc.update(i, t, int(bits))
+    assert abs(rc.summary()["error_pct"]) < 10, rc.summary()
+
+
 # -- settings ------------------------------------------------------------------------------
 def test_parse_bitrate():
     assert parse_bitrate("500k") == 500_000
@@ -119,6 +150,9 @@ def test_parse_bitrate():
     ({"rate_control": "crf"}, "rate_control must be one of"),
     ({"rate_control": "cbr", "bitrate": 500_000, "vbv_seconds": 0}, "vbv_seconds"),
     ({"rate_control": "cbr", "bitrate": 500_000, "vbv_seconds": float("nan")}, "vbv_seconds"),
+    ({"p_quality_offset": -1}, "p_quality_offset"),
+    ({"p_quality_offset": 101}, "p_quality_offset"),
+    ({"p_quality_offset": 2.5}, "p_quality_offset"),
 ])
 def test_config_validation(kwargs, match):
     with pytest.raises(InputError, match=match):
@@ -127,6 +161,9 @@ def test_config_validation(kwargs, match):
 
 def test_make_rate_control():
     assert isinstance(make_rate_control(EncoderConfig(width=64, height=64), gop=1), ConstantQuality)
+    # the offset only exists between I- and P-frames: all-intra streams never see it
+    assert make_rate_control(EncoderConfig(width=64, height=64, p_quality_offset=9), gop=1).p_offset == 0
+    assert make_rate_control(EncoderConfig(width=64, height=64, p_quality_offset=9), gop=4).p_offset == 9
     rc = make_rate_control(EncoderConfig(width=64, height=64, fps_num=30000, fps_den=1001, rate_control="cbr",
                                          bitrate=300_000, vbv_seconds=2.0), gop=8)
     assert rc.mode == "cbr" and rc.buffer_size == 600_000 and rc.gop == 8
@@ -279,10 +316,10 @@ def test_service_rate_control_equals_cli(tmp_path):
     clip4 = raw[: raw.index(b"\n") + 1 + 4 * (6 + Frame.nbytes_for(320, 136))]
     (tmp_path / "in.y4m").write_bytes(clip4)
     r = _zvc69("encode", str(tmp_path / "in.y4m"), "-o", str(tmp_path / "cli.zvc"), "--bitrate", "250k",
-               "--rate-control", "cbr", "--vbv", "0.5", "--quiet")
+               "--rate-control", "cbr", "--vbv", "0.5", "--p-quality-offset", "3", "--quiet")
     assert r.returncode == 0, r.stderr.decode()
     cli = (tmp_path / "cli.zvc").read_bytes()
-    settings = {"rate_control": "cbr", "bitrate": 250_000, "vbv_seconds": 0.5}
+    settings = {"rate_control": "cbr", "bitrate": 250_000, "vbv_seconds": 0.5, "p_quality_offset": 3}
     key = "k" * 32
     with TestClient(create_app(Settings(api_keys=(key,), warmup=False))) as http:
         http.headers["Authorization"] = f"Bearer {key}"

@@ -126,6 +126,8 @@ def test_create_validation_messages():
             ({"width": 64, "height": 8193}, "height"),
             ({"width": 64, "height": 64, "quality": 101}, "quality"),
             ({"width": 64, "height": 64, "gop": 0}, "gop"),
+            ({"width": 64, "height": 64, "p_quality_offset": -1}, "p_quality_offset"),
+            ({"width": 64, "height": 64, "p_quality_offset": 101}, "p_quality_offset"),
             ({"width": 64, "height": 64, "fps_num": 0}, "fps_num"),
             ({"width": "64", "height": 64}, "width"),
             ({"width": 64, "height": 64, "gop": True}, "gop"),

@@ -42,6 +42,8 @@ class EncoderConfig:
     rate_control: str = "cqp"  # cqp (constant quality), vbr or cbr: see zvc69_rt/codec/ratecontrol.py
     bitrate: int | None = None  # target bits/s, vbr/cbr only
     vbv_seconds: float = 1.0  # cbr buffer size in seconds of target bitrate
+    # P/B-frames are coded this many quality points below their GOP's I-frame (see ratecontrol.py)
+    p_quality_offset: int = 8
 
     def validate(self) -> None:
         for name, v in (("width", self.width), ("height", self.height)):
@@ -60,6 +62,8 @@ class EncoderConfig:
         if self.backend not in ("auto", "onnxruntime", "tensorrt"):
             raise InputError(f"backend must be auto, onnxruntime or tensorrt, got {self.backend!r}")
         validate_settings(self.rate_control, self.bitrate, self.vbv_seconds)
+        if not (isinstance(self.p_quality_offset, int) and 0 <= self.p_quality_offset <= 100):
+            raise InputError(f"p_quality_offset must be 0..100, got {self.p_quality_offset!r}")
 
 
 @dataclass
