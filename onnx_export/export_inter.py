@@ -3,7 +3,8 @@
     python -m onnx_export.export_inter runs/inter/best.pt --out /tmp/inter_bundle      # standalone
     python -m onnx_export.export_inter runs/inter/best.pt --into zvc69_rt/models/bundles/default
 
-Graphs (fp32, and fp16 with FP32 I/O; dynamic batch/height/width; H, W multiples of 64):
+Graphs (fp32, fp16 with FP32 I/O, and int8 Q/DQ for the encoder-only graphs (INT8_GRAPHS);
+dynamic batch/height/width; H, W multiples of 64):
     motion_estimation.*.onnx         ref, cur [1,3,H,W]            -> flow [1,2,H/4,W/4] (pixels)
     motion_compensation.*.onnx       ref [1,3,H,W], motion [1,2,H/4,W/4] -> pred [1,3,H,W]
                                      (bilinear upsampling + GridSample, opset 17; FP32 only:
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from onnx_export.export import _export, _integer_scale_head, _to_fp16, _z_cdf_tables
+from onnx_export.export import _export, _integer_scale_head, _to_fp16, _to_int8, _z_cdf_tables
 from onnx_export.inter_model import InterModel, upsample_motion, warp
 from onnx_export.model import LAMBDAS
 
@@ -35,6 +36,12 @@ TABLE_PREFIX = "p_"
 GRAPHS = ("motion_estimation", "motion_compensation", "residual_analysis", "residual_hyper_synthesis",
           "residual_synthesis")
 FP16_BLOCK_LIST = ["Sqrt", "Reciprocal", "Div", "Pow", "GridSample", "Resize", "Range"]
+#: Graphs with a real INT8 (Q/DQ) variant: the encoder-only ones. Their output only steers
+#: what the encoder codes (the flow is quantised and chosen by rate-distortion cost; y is
+#: rounded into symbols), never what the decoder reconstructs, so INT8 there cannot make
+#: encoder and decoder disagree. The decoder-side graphs' "int8" entry is their FP16 file,
+#: as for the intra synthesis (docs/INTER.md: INT8).
+INT8_GRAPHS = ("motion_estimation", "residual_analysis")
 
 
 class _MotionEstimation(nn.Module):
@@ -108,7 +115,26 @@ def inter_tables(model: InterModel, ref: torch.Tensor, cur: torch.Tensor) -> dic
     return t
 
 
-def export_graphs(model: InterModel, out: Path, precisions=("fp32",)) -> dict[str, dict[str, str]]:
+def int8_calibration_feeds(model: InterModel, ref: torch.Tensor, cur: torch.Tensor
+                           ) -> dict[str, list[dict[str, np.ndarray]]]:
+    """Real (ref, cur) pairs as graph inputs for INT8 activation ranges, the residual
+    analysis fed the model's own prediction and gains spread over the quality levels."""
+    cfg = model.cfg
+    feeds: dict[str, list[dict[str, np.ndarray]]] = {"motion_estimation": [], "residual_analysis": []}
+    levels = np.linspace(0, cfg.levels - 1, ref.shape[0])
+    with torch.no_grad():
+        for i in range(ref.shape[0]):
+            r, c = ref[i : i + 1], cur[i : i + 1]
+            pred = warp(r, upsample_motion(torch.round(model.motion(r, c) * 4) / 4))
+            g = model.gains(float(levels[i]))[0][None, :, None, None]
+            feeds["motion_estimation"].append({"ref": r.numpy(), "cur": c.numpy()})
+            feeds["residual_analysis"].append({"cur": c.numpy(), "pred": pred.numpy(), "gain": g.numpy()})
+    return feeds
+
+
+def export_graphs(model: InterModel, out: Path, precisions=("fp32",),
+                  calib: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, dict[str, str]]:
+    """calib: (ref, cur) pairs for the INT8 graphs (needed when precisions has int8)."""
     cfg = model.cfg
     model.eval()
     H = W = 128
@@ -128,6 +154,9 @@ def export_graphs(model: InterModel, out: Path, precisions=("fp32",)) -> dict[st
                                 torch.rand(1, 3, H, W)),
                                ["y_hat", "inv_gain", "pred"], ["x_hat"]),
     }
+    if "int8" in precisions and calib is None:
+        raise ValueError("INT8 export needs calibration pairs (calib=(ref, cur))")
+    feeds = int8_calibration_feeds(model, *calib) if "int8" in precisions else {}
     files: dict[str, dict[str, str]] = {}
     for name, (mod, args, ins, outs) in specs.items():
         axes = {n: dyn for n in ins + outs if n not in ("gain", "inv_gain")}
@@ -139,8 +168,11 @@ def export_graphs(model: InterModel, out: Path, precisions=("fp32",)) -> dict[st
         elif "fp16" in precisions:
             _to_fp16_inter(fp32, out / f"{name}.fp16.onnx")
             files[name]["fp16"] = f"{name}.fp16.onnx"
-        if "fp16" in files[name]:
-            # no INT8 P-frame graphs yet: --precision int8 runs them as FP16 (the intra graphs in INT8)
+        if "int8" in precisions and name in INT8_GRAPHS:
+            _to_int8(fp32, out / f"{name}.int8.onnx", feeds[name])
+            files[name]["int8"] = f"{name}.int8.onnx"
+        elif "fp16" in files[name]:
+            # decoder-side graph (INT8 there would be drift, see INT8_GRAPHS), or no INT8 export asked for
             files[name]["int8"] = files[name]["fp16"]
     return files
 
@@ -171,7 +203,7 @@ def export_inter_bundle(model: InterModel, out: Path, precisions=("fp32", "fp16"
 
     out.mkdir(parents=True, exist_ok=True)
     ref, cur = calib if calib is not None else calibration_pairs()
-    files = export_graphs(model, out, precisions)
+    files = export_graphs(model, out, precisions, calib=(ref, cur))
     tables = {TABLE_PREFIX + k: v for k, v in inter_tables(model, ref, cur).items()}
     section = inter_manifest_section(model, files)
     if into:
@@ -203,7 +235,7 @@ def main(argv=None) -> int:
     dest = ap.add_mutually_exclusive_group(required=True)
     dest.add_argument("--out", type=Path, help="write a standalone P-frame bundle here")
     dest.add_argument("--into", type=Path, help="add the P-frame graphs to this existing (intra) bundle")
-    ap.add_argument("--precisions", default="fp32,fp16")
+    ap.add_argument("--precisions", default="fp32,fp16,int8")
     ap.add_argument("--note", default="")
     args = ap.parse_args(argv)
     model = load_checkpoint(args.checkpoint)

@@ -35,7 +35,7 @@ def bundle_dir(tmp_path_factory):
     model.eval()
     out = tmp_path_factory.mktemp("inter_bundle")
     ref, cur = torch.rand(2, 3, 128, 128), torch.rand(2, 3, 128, 128)
-    export_inter_bundle(model, out, ("fp32", "fp16"), calib=(ref, cur), note="test")
+    export_inter_bundle(model, out, ("fp32", "fp16", "int8"), calib=(ref, cur), note="test")
     return out
 
 
@@ -250,3 +250,36 @@ def test_fp16_decoder_parses_exactly_and_drifts_little(bundle, runners):
         out = dec16.synthesise(p16, dec_ref, 60)
         assert _psnr(out, recon) > 40, f"frame {i}: FP16 decode drifted to {_psnr(out, recon):.1f} dB"
         enc_ref, dec_ref = recon, out
+
+
+def test_int8_encoder_graphs_decode_exactly_on_fp16_and_fp32(bundle):
+    """--precision int8: the encoder-only graphs (flow, residual analysis) are Q/DQ INT8,
+    the decoder-side ones FP16, so an INT8 encode decodes bit-exactly with the FP16 graphs
+    and parses identically (symbols, vectors) with the FP32 ones."""
+    import onnx
+
+    from onnx_export.export_inter import INT8_GRAPHS
+
+    for g in ENCODER_GRAPHS:
+        ops = {n.op_type for n in onnx.load(str(bundle.graph_path(g, "int8"))).graph.node}
+        if g in INT8_GRAPHS:
+            assert bundle.graph_path(g, "int8").name == f"{g}.int8.onnx" and "QuantizeLinear" in ops
+        else:
+            assert bundle.graph_path(g, "int8") == bundle.graph_path(g, "fp16") and "QuantizeLinear" not in ops
+    be = OnnxRuntimeBackend(threads=1)
+    enc8 = PFrameCodec(bundle, {g: be.load(bundle.graph_path(g, "int8")) for g in ENCODER_GRAPHS})
+    dec16 = PFrameCodec(bundle, {g: be.load(bundle.graph_path(g, "fp16")) for g in DECODER_GRAPHS})
+    dec32 = PFrameCodec(bundle, {g: be.load(bundle.graph_path(g, "fp32")) for g in DECODER_GRAPHS})
+    frames = _scene(3)
+    ref = ref32 = frames[0]
+    for i in (1, 2):
+        data, recon = enc8.encode(frames[i], ref, 60)
+        np.testing.assert_array_equal(dec16.decompress(data, ref, (H // 16, W // 16), 60), recon)
+        p8, p32 = enc8.parse(data, (H // 16, W // 16)), dec32.parse(data, (H // 16, W // 16))
+        np.testing.assert_array_equal(p8.motion.vectors, p32.motion.vectors)
+        assert p8.residual_coded == p32.residual_coded
+        if p8.residual_coded:
+            np.testing.assert_array_equal(p8.symbols, p32.symbols)
+        out32 = dec32.synthesise(p32, ref32, 60)
+        assert _psnr(out32, recon) > 40, f"frame {i}: FP32 decode of an INT8 encode drifted"
+        ref, ref32 = recon, out32
