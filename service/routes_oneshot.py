@@ -78,6 +78,7 @@ async def encode_file(
     quality: Annotated[int, Query(ge=0, le=100)] = EncoderConfig.quality,
     gop: Annotated[int, Query(ge=1, le=255)] = EncoderConfig.gop,
     bframes: Annotated[int, Query(ge=0, le=254)] = EncoderConfig.bframes,
+    b_pyramid: Annotated[bool, Query()] = EncoderConfig.b_pyramid,
     preset: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = EncoderConfig.preset,
     rate_control: Annotated[Literal["cqp", "vbr", "cbr"], Query()] = EncoderConfig.rate_control,
     bitrate: Annotated[int | None, Query(ge=ratecontrol.MIN_BITRATE, le=ratecontrol.MAX_BITRATE)] = None,
@@ -95,7 +96,7 @@ async def encode_file(
     state.acquire_oneshot()
     pipe = BodyPipe(asyncio.get_running_loop())
     source = io.BufferedReader(pipe, buffer_size=1 << 16)
-    params = {"quality": quality, "gop": gop, "bframes": bframes, "preset": preset,
+    params = {"quality": quality, "gop": gop, "bframes": bframes, "b_pyramid": b_pyramid, "preset": preset,
               "rate_control": rate_control, "bitrate": bitrate, "vbv_seconds": vbv_seconds,
               "p_quality_offset": p_quality_offset}
     t0 = time.perf_counter()

@@ -6,7 +6,7 @@ import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from zvc69_rt.service.auth import require_key
 from zvc69_rt.service.limits import LimitExceeded, Reservation, read_body
 from zvc69_rt.service.state import ServiceState, get_state
@@ -35,6 +35,7 @@ class StreamCreate(BaseModel):
     quality: StrictInt = Field(EncoderConfig.quality, ge=0, le=100, description="0..100 (57 = level 5)")
     gop: StrictInt = Field(EncoderConfig.gop, ge=1, le=255, description="keyframe interval")
     bframes: StrictInt = Field(EncoderConfig.bframes, ge=0, le=254, description="B-frames between references")
+    b_pyramid: StrictBool = Field(EncoderConfig.b_pyramid, description="hierarchical B-frames (BBi references)")
     preset: str | None = Field(EncoderConfig.preset, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     rate_control: Literal["cqp", "vbr", "cbr"] = Field(
         EncoderConfig.rate_control, description="cqp: constant quality; vbr/cbr: hit bitrate (cbr: with a buffer)")

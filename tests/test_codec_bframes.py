@@ -107,7 +107,7 @@ def test_decoder_refuses_b_frames_it_cannot_predict(bundle):
     assert [fh.frame_type for fh, _ in records] == [0, 1, 2, 2]
     dec = Decoder(reader.header, bundle=bundle)
     dec.decode_rgb(*records[0])
-    with pytest.raises(ZVC69FormatError, match="without two anchors"):
+    with pytest.raises(ZVC69FormatError, match="without references decoded before it on both sides"):
         dec.decode_rgb(*records[2])  # B before its future anchor
     # a header without HAS_B_FRAMES cannot carry B-frames
     from dataclasses import replace
@@ -141,7 +141,9 @@ def test_frame_header_type_b_roundtrips():
     assert FrameHeader.unpack(fh.pack()).frame_type == 2
 
 
-def test_cli_roundtrip_returns_every_frame_in_display_order(bundle, tmp_path):
+@pytest.mark.parametrize("args, coding_order", [(["--bframes", "2"], [0, 3, 1, 2, 6, 4, 5]),
+                                                (["--bframes", "3", "--b-pyramid"], [0, 4, 2, 1, 3, 6, 5])])
+def test_cli_roundtrip_returns_every_frame_in_display_order(bundle, tmp_path, args, coding_order):
     from zvc69_rt.cli import main
     from zvc69_rt.io.y4m import Y4MReader, Y4MWriter
 
@@ -153,14 +155,14 @@ def test_cli_roundtrip_returns_every_frame_in_display_order(bundle, tmp_path):
             w.write(f)
     folder = str(bundle.folder)
     assert main(["encode", str(src), "-o", str(tmp_path / "o.zvc"), "--model", folder, "--gop", "8",
-                 "--bframes", "2", "--psnr", "--quiet"]) == 0
+                 *args, "--psnr", "--quiet"]) == 0
     assert main(["decode", str(tmp_path / "o.zvc"), "-o", str(tmp_path / "o.y4m"), "--model", folder,
                  "--quiet"]) == 0
     with open(tmp_path / "o.y4m", "rb") as fh:
         out = list(Y4MReader(fh))
     assert len(out) == 7
     with open(tmp_path / "o.zvc", "rb") as fz:
-        assert [fh.pts for fh, _ in StreamReader(fz).iter_frames()] == [0, 3, 1, 2, 6, 4, 5]
+        assert [fh.pts for fh, _ in StreamReader(fz).iter_frames()] == coding_order
 
 
 @pytest.mark.parametrize("preset", ["low_latency", "high_throughput"])
@@ -183,3 +185,79 @@ def test_cli_preset_runs_the_pipeline_with_the_sequential_bytes(bundle, tmp_path
     buf = io.BytesIO()
     encode_to_stream(enc, frames, buf)
     assert out.read_bytes() == buf.getvalue()
+
+
+# -- B pyramid (BBi reference B-frames) ---------------------------------------------------------
+def test_pyramid_coding_order_references_and_bit_exact_decode(bundle, monkeypatch):
+    """bframes 3: I0 P4 BBi2 B1 B3 (B1 and B3 predict from BBi2); every B/BBi picture the
+    decoder makes equals the encoder's closed-loop reconstruction, in display order."""
+    frames = _pan(9)
+    recons = {}
+    real_code = bidir.BFrameCodec.code
+
+    def spy(self, a):
+        data, recon = real_code(self, a)
+        recons[data] = recon
+        return data, recon
+
+    monkeypatch.setattr(bidir.BFrameCodec, "code", spy)
+    _, pkts, stream = _encode(bundle, frames, gop=8, bframes=3, b_pyramid=True)
+    assert [p.pts for p in pkts] == [0, 4, 2, 1, 3, 7, 6, 5, 8]
+    assert [p.frame_type for p in pkts] == [0, 1, 3, 2, 2, 1, 3, 2, 0]
+    reader = StreamReader(io.BytesIO(stream))
+    dec = Decoder(reader.header, bundle=bundle)
+    for fh, data in reader.iter_frames():
+        rgb = dec.decode_rgb(fh, data)
+        if fh.frame_type in (2, 3):
+            np.testing.assert_array_equal(rgb, recons[bytes(data)], err_msg=f"pts {fh.pts}")
+    _, out = _decode(bundle, stream)
+    assert [f.pts for f in out] == list(range(9))
+
+
+def test_pyramid_at_the_stream_end_and_pipelined(bundle):
+    from zvc69_rt.pipeline import PipelineConfig, PipelinedEncoder
+
+    frames = _pan(8)  # 5, 6, 7 still wait at the end: flush makes 7 a P anchor, 6 a BBi, 5 a B
+    cfg = dict(gop=16, bframes=3, b_pyramid=True)
+    _, seq, stream = _encode(bundle, frames, **cfg)
+    assert [(p.pts, p.frame_type) for p in seq] == [(0, 0), (4, 1), (2, 3), (1, 2), (3, 2), (7, 1), (6, 3), (5, 2)]
+    _, out = _decode(bundle, stream)
+    assert [f.pts for f in out] == list(range(8))
+    pipe = PipelinedEncoder(Encoder(EncoderConfig(width=128, height=72, quality=60, **cfg), bundle=bundle),
+                            PipelineConfig(queue_depth=3, num_workers=2))
+    for f in frames:
+        pipe.submit(f)
+    par = pipe.flush(timeout=120)
+    assert [(p.pts, p.frame_type, p.data) for p in par] == [(p.pts, p.frame_type, p.data) for p in seq]
+
+
+def test_decoder_bounds_bbi_references_and_refuses_ambiguous_pts(bundle):
+    from dataclasses import replace
+
+    from zvc69_rt.codec.decoder import MAX_REFERENCES
+
+    _, _, stream = _encode(bundle, _pan(5), gop=8, bframes=3, b_pyramid=True)
+    records = list(StreamReader(io.BytesIO(stream)).iter_frames())
+    (i_fh, i_data), (p_fh, p_data), (bbi_fh, bbi_data) = records[:3]
+    assert bbi_fh.frame_type == 3
+    reader = StreamReader(io.BytesIO(stream))
+    dec = Decoder(reader.header, bundle=bundle)
+    dec.decode_rgb(i_fh, i_data)
+    dec.decode_rgb(replace(p_fh, pts=1000), p_data)  # a hostile stream: anchors far apart
+    for k in range(MAX_REFERENCES - 2):
+        dec.decode_rgb(replace(bbi_fh, pts=10 + k), bbi_data)
+    with pytest.raises(ZVC69FormatError, match="more than 15 BBi"):
+        dec.decode_rgb(replace(bbi_fh, pts=500), bbi_data)
+    with pytest.raises(ZVC69FormatError, match="both sides of its pts"):
+        dec.decode_rgb(replace(records[3][0], pts=10), records[3][1])  # pts of a reference: ambiguous
+    with pytest.raises(ZVC69FormatError, match="both sides of its pts"):
+        dec.decode_rgb(replace(records[3][0], pts=2000), records[3][1])  # nothing after it
+
+
+@pytest.mark.parametrize("kwargs, match", [({"b_pyramid": 1}, "true or false"),
+                                           ({"b_pyramid": True, "bframes": 16, "gop": 32}, "at most 15")])
+def test_pyramid_config_validation(kwargs, match):
+    from zvc69_rt.errors import InputError
+
+    with pytest.raises(InputError, match=match):
+        EncoderConfig(width=128, height=72, **kwargs).validate()

@@ -33,6 +33,8 @@ def register(sub) -> None:
     p.add_argument("--p-quality-offset", type=int, default=EncoderConfig.p_quality_offset,
                    help="quality points P/B-frames are coded below the I-frame (default %(default)s; 0 = same quality)")
     p.add_argument("--bframes", type=int, default=EncoderConfig.bframes, help="B-frames between references")
+    p.add_argument("--b-pyramid", action="store_true",
+                   help="hierarchical B-frames: the middle one is coded first as a reference (BBi) for the others")
     p.add_argument("--preset", default=None, choices=PRESETS,
                    help="pipelined encoding with this preset (queue depth, workers; realtime ones code one motion field per P-frame)")
     p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "tensorrt"])
@@ -74,7 +76,8 @@ def _config(args, src) -> EncoderConfig:
     )
     return EncoderConfig(
         width=src.width, height=src.height, fps_num=src.fps_num, fps_den=src.fps_den, quality=quality,
-        gop=args.gop, bframes=args.bframes, preset=args.preset, p_quality_offset=args.p_quality_offset, backend=args.backend,
+        gop=args.gop, bframes=args.bframes, b_pyramid=args.b_pyramid, preset=args.preset,
+        p_quality_offset=args.p_quality_offset, backend=args.backend,
         precision=args.precision, model=args.model, **_rate_settings(args),
     )
 

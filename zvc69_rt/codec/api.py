@@ -17,6 +17,7 @@ from zvc69_rt.errors import InputError
 MIN_DIMENSION = 64
 MAX_DIMENSION = 8192
 NUM_LEVELS = 8
+MAX_PYRAMID_BFRAMES = 15  # B-frames a pyramid may span (7 BBi references; the decoder keeps up to 15)
 
 
 def level_to_quality(level: int) -> int:
@@ -35,6 +36,7 @@ class EncoderConfig:
     quality: int = 57  # Q5
     gop: int = 32
     bframes: int = 0
+    b_pyramid: bool = False  # code the middle B-frame first as a reference (BBi) for the others, recursively
     preset: str | None = None
     backend: str = "auto"
     precision: str = "fp32"
@@ -57,6 +59,11 @@ class EncoderConfig:
             raise InputError(f"gop must be 1..255 (it is a u8 in the file header), got {self.gop}")
         if not 0 <= self.bframes < max(self.gop, 1):
             raise InputError(f"bframes must be 0..gop-1, got {self.bframes} with gop {self.gop}")
+        if not isinstance(self.b_pyramid, bool):
+            raise InputError(f"b_pyramid must be true or false, got {self.b_pyramid!r}")
+        if self.b_pyramid and self.bframes > MAX_PYRAMID_BFRAMES:
+            raise InputError(f"a B pyramid spans at most {MAX_PYRAMID_BFRAMES} B-frames (the decoder keeps "
+                             f"{MAX_PYRAMID_BFRAMES // 2} BBi references), got bframes {self.bframes}")
         if self.precision not in ("fp32", "fp16", "int8"):
             raise InputError(f"precision must be fp32, fp16 or int8, got {self.precision!r}")
         if self.backend not in ("auto", "onnxruntime", "tensorrt"):

@@ -1,9 +1,17 @@
 """Decoder: Packets in, Frames out (send_packet / receive_frame), in display order.
 
-Streams with B-frames (HAS_B_FRAMES) arrive in coding order (I0 P3 B1 B2 P6 B4 B5): an
-anchor (I/P) is held back until the next anchor arrives or the stream ends
-(``send_packet(None)``), B-frames go out as they are decoded, so frames come out as
-I0 B1 B2 P3 B4 B5 P6. Low-delay streams go out frame by frame with no holding back.
+Streams with B-frames (HAS_B_FRAMES) arrive in coding order (I0 P3 B1 B2 P6 B4 B5, or
+with a B pyramid I0 P4 BBi2 B1 B3): anchors (I/P) and reference B-frames (BBi) are held
+back, a non-reference B-frame first releases the held frames displayed before it and then
+goes out itself, and an anchor releases everything held (the stream end,
+``send_packet(None)``, too), so frames come out in display order. Low-delay streams go out
+frame by frame with no holding back.
+
+References: a P-frame predicts from the last anchor; a B or BBi frame from the nearest
+references on either side of its pts among the last anchor, the one before it and the
+BBi frames decoded since (the rule the encoder's pyramid follows). GOPs are closed: an
+I-frame drops every reference before it. At most MAX_REFERENCES are kept, so a hostile
+stream cannot make the decoder hold frames without bound.
 
 Checks every frame against the stream header before any entropy decoding: the model
 hash, frame type, and the latent size implied by width/height, so a hostile header can
@@ -23,13 +31,17 @@ from zvc69_rt.codec.inter import DECODER_GRAPHS as P_DECODER_GRAPHS
 from zvc69_rt.codec.inter import PFrameCodec
 from zvc69_rt.codec.intra import IntraCodec
 from zvc69_rt.codec.runtime import GRAPHS, load_runners
-from zvc69_rt.errors import NotAvailableError, ZVC69FormatError
+from zvc69_rt.errors import ZVC69FormatError
 from zvc69_rt.frame import Frame
 from zvc69_rt.io.color import rgb_to_yuv420
 from zvc69_rt.io.padding import crop
 from zvc69_rt.models.bundle import ModelBundle
 
 FRAME_TYPE_NAMES = {0: "I", 1: "P", 2: "B", 3: "BBi"}
+FRAME_I, FRAME_P, FRAME_B, FRAME_BBI = 0, 1, 2, 3
+#: Decoded frames kept for prediction: two anchors and up to 15 BBi frames between them
+#: (the encoder's pyramid over 15 B-frames holds 7).
+MAX_REFERENCES = 17
 
 
 class Decoder:
@@ -60,9 +72,10 @@ class Decoder:
         self.inter = PFrameCodec(self.bundle, runners) if has_inter else None
         self.bidir = BFrameCodec(self.inter) if self.inter is not None else None
         self.reorder = bool(int(file_header.flags) & HeaderFlags.HAS_B_FRAMES)
-        self._reference: np.ndarray | None = None  # the last anchor (I/P) decoded
-        self._past: np.ndarray | None = None  # the anchor before it: a B-frame's forward reference
-        self._held: Frame | None = None  # last anchor, waiting for the B-frames displayed before it
+        self._reference: np.ndarray | None = None  # the last anchor (I/P) decoded: a P-frame's reference
+        self._reference_pts = 0
+        self._refs: list[tuple[int, np.ndarray]] = []  # (pts, recon) a B/BBi frame may predict from
+        self._held: list[Frame] = []  # anchors and BBi frames waiting for frames displayed before them
         a = self.bundle.alignment
         self.width, self.height = file_header.width, file_header.height
         self.latent_size = (-(-self.height // a) * a // 16, -(-self.width // a) * a // 16)
@@ -74,22 +87,26 @@ class Decoder:
         """One frame record -> padded float32 RGB [3, Hp, Wp]."""
         n = self.frames_out
         ftype = frame_header.frame_type
-        if ftype not in (0, 1, 2):
-            name = FRAME_TYPE_NAMES.get(ftype)
-            if name is None:
-                raise ZVC69FormatError(f"frame {n}: frame_type {ftype} is not one of 0..3")
-            raise NotAvailableError(f"frame {n}: {name}-frames are not supported by this decoder build yet")
-        if ftype in (1, 2) and (self.inter is None or self._reference is None):
+        if ftype not in FRAME_TYPE_NAMES:
+            raise ZVC69FormatError(f"frame {n}: frame_type {ftype} is not one of 0..3")
+        name = FRAME_TYPE_NAMES[ftype]
+        if ftype != FRAME_I and (self.inter is None or self._reference is None):
             raise ZVC69FormatError(
-                f"frame {n}: {FRAME_TYPE_NAMES[ftype]}-frame " + (
+                f"frame {n}: {name}-frame " + (
                     "before any I-frame" if self.inter is not None else
                     "in a stream whose header (gop_size) or model has no inter frames")
             )
-        if ftype == 2 and (not self.reorder or self._past is None):
-            raise ZVC69FormatError(
-                f"frame {n}: B-frame " + ("in a stream whose header has no HAS_B_FRAMES flag" if not self.reorder
-                                          else "without two anchors decoded before it (GOPs are closed)")
-            )
+        refs = None
+        if ftype in (FRAME_B, FRAME_BBI):
+            if not self.reorder:
+                raise ZVC69FormatError(f"frame {n}: {name}-frame in a stream whose header has no HAS_B_FRAMES flag")
+            refs = self._bidir_references(frame_header.pts)
+            if refs is None:
+                raise ZVC69FormatError(
+                    f"frame {n}: {name}-frame at pts {frame_header.pts} without references decoded before it on "
+                    "both sides of its pts (GOPs are closed)")
+            if ftype == FRAME_BBI and len(self._refs) >= MAX_REFERENCES:
+                raise ZVC69FormatError(f"frame {n}: more than {MAX_REFERENCES - 2} BBi frames between two anchors")
         lh, lw = frame_header.latent_height, frame_header.latent_width
         if (lh, lw) != self.latent_size:
             raise ZVC69FormatError(
@@ -99,40 +116,59 @@ class Decoder:
         if not 0 <= frame_header.quality_level <= 100:
             raise ZVC69FormatError(f"frame {n}: quality_level {frame_header.quality_level} is outside 0..100")
         try:
-            if ftype == 2:
-                return self.bidir.decompress(data, self._past, self._reference, (lh, lw),
-                                             frame_header.quality_level)
-            if ftype == 1:
+            if refs is not None:
+                rgb = self.bidir.decompress(data, refs[0], refs[1], (lh, lw), frame_header.quality_level)
+            elif ftype == FRAME_P:
                 rgb = self.inter.decompress(data, self._reference, (lh, lw), frame_header.quality_level)
             else:
                 rgb = self.intra.decompress(data, (lh, lw), frame_header.quality_level)
         except ZVC69FormatError as exc:
-            if ftype != 2:  # a broken reference must not feed later P/B-frames
-                self._reference = self._past = None
+            if ftype != FRAME_B:  # a broken reference must not feed later frames
+                self._reference = None
+                self._refs = []
             raise type(exc)(f"frame {n}: {exc}") from exc
-        if self.inter is not None:
-            # closed GOPs: B-frames after an I-frame never reach back into the previous GOP
-            self._past = self._reference if ftype == 1 else None
-            self._reference = rgb
+        if self.inter is not None and ftype != FRAME_B:
+            pts = frame_header.pts
+            if ftype == FRAME_BBI:
+                self._refs.append((pts, rgb))
+            else:  # closed GOPs: an I-frame drops the previous GOP; a P-frame the frames before its reference
+                self._refs = ([(self._reference_pts, self._reference)] if ftype == FRAME_P else []) + [(pts, rgb)]
+                self._reference, self._reference_pts = rgb, pts
         return rgb
+
+    def _bidir_references(self, pts: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The nearest references before and after pts, or None where one side has none."""
+        before = [r for r in self._refs if r[0] < pts]
+        after = [r for r in self._refs if r[0] > pts]
+        if not before or not after or any(r[0] == pts for r in self._refs):
+            return None
+        return max(before, key=lambda r: r[0])[1], min(after, key=lambda r: r[0])[1]
 
     def send_packet(self, frame_header=None, data: bytes | memoryview | None = None) -> None:
         """Decode one frame record; ``send_packet(None)`` marks the end of the stream."""
         if frame_header is None:
-            if self._held is not None:
-                self._frames.append(self._held)
-                self._held = None
+            self._release(None)
             return
         rgb = self.decode_rgb(frame_header, data)
         frame = rgb_to_yuv420(crop(rgb, (self.height, self.width)), matrix=self.matrix, range=self.range)
         frame.pts = frame_header.pts
         self.frames_out += 1
-        if not self.reorder or frame_header.frame_type == 2:
+        ftype = frame_header.frame_type
+        if not self.reorder:
             self._frames.append(frame)
-            return
-        if self._held is not None:
-            self._frames.append(self._held)
-        self._held = frame
+        elif ftype == FRAME_B:
+            self._release(frame.pts)
+            self._frames.append(frame)
+        else:
+            if ftype != FRAME_BBI:
+                self._release(None)
+            self._held.append(frame)
+
+    def _release(self, before: int | None) -> None:
+        """Held frames displayed before pts ``before`` (all of them for None) go out, in pts order."""
+        self._held.sort(key=lambda f: f.pts)
+        while self._held and (before is None or self._held[0].pts < before):
+            self._frames.append(self._held.pop(0))
 
     def receive_frame(self) -> Frame | None:
         return self._frames.popleft() if self._frames else None

@@ -21,6 +21,11 @@ from the two anchors' reconstructions. Packets come out in coding order (I0 P3 B
 each with its display pts; infer/entropy_code then yield no packet for a waiting frame
 and the anchor's packet followed by its B-frames' for an anchor. At the end of the stream
 flush() codes the last waiting frame as a P anchor and the others as B-frames.
+
+With ``b_pyramid`` the middle waiting frame is coded first, as a reference B-frame (BBi)
+from the two anchors, and each half then predicts from it and the anchor on its side,
+recursively (I0 P4 BBi2 B1 B3): every B-frame has a nearer reference on both sides. The
+decoder finds the same references from the pts alone (nearest on either side).
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from zvc69_rt.pipeline.config import PipelineConfig
 FRAME_I = 0
 FRAME_P = 1
 FRAME_B = 2
+FRAME_BBI = 3
 
 
 @dataclass
@@ -152,19 +158,33 @@ class Encoder:
         past = self._reference
         self._code_anchor(work, index)
         if self._waiting:
-            work.followers = [self._code_b(w, past, self._reference) for w in self._waiting]
+            work.followers = self._code_between(self._waiting, past, self._reference)
             self._waiting = []
         return work
 
-    def _code_b(self, work: _Work, ref0: np.ndarray, ref1: np.ndarray) -> Packet:
+    def _code_between(self, waiting: list[_Work], ref0: np.ndarray, ref1: np.ndarray) -> list[Packet]:
+        """The frames between two references as B-frames, in coding order; with b_pyramid the
+        middle one first, as a BBi reference for the halves on either side of it."""
+        if not waiting:
+            return []
+        if not self.config.b_pyramid or len(waiting) == 1:
+            return [self._code_b(w, ref0, ref1)[0] for w in waiting]
+        mid = len(waiting) // 2
+        packet, recon = self._code_b(waiting[mid], ref0, ref1, reference=True)
+        return [packet, *self._code_between(waiting[:mid], ref0, recon),
+                *self._code_between(waiting[mid + 1 :], recon, ref1)]
+
+    def _code_b(self, work: _Work, ref0: np.ndarray, ref1: np.ndarray,
+                reference: bool = False) -> tuple[Packet, np.ndarray]:
         rc = self.rate_control
         q = rc.quality_for(work.index, FRAME_P)  # the controller models B-frames as P-frames
-        data, _ = self.bidir.code(self.bidir.analyse(work.x, ref0, ref1, q))
+        data, recon = self.bidir.code(self.bidir.analyse(work.x, ref0, ref1, q))
         if rc.needs_bits:
             rc.update(work.index, FRAME_P, (len(data) + FRAME_RECORD_HEADER_BYTES) * 8)
         work.x = None
         h, w = self.latent_size
-        return Packet(frame_type=FRAME_B, pts=work.pts, quality=q, latent_height=h, latent_width=w, data=data)
+        ftype = FRAME_BBI if reference else FRAME_B
+        return Packet(frame_type=ftype, pts=work.pts, quality=q, latent_height=h, latent_width=w, data=data), recon
 
     def _code_anchor(self, work: _Work, index: int) -> None:
         keyframe = index % self.gop == 0
@@ -223,7 +243,7 @@ class Encoder:
         past = self._reference
         last.waiting = False
         self._code_anchor(last, last.index)
-        last.followers = [self._code_b(w, past, self._reference) for w in between]
+        last.followers = self._code_between(between, past, self._reference)
         self._waiting = []
         return self.entropy_code(last)
 
