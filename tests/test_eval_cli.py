@@ -96,3 +96,48 @@ def test_unusable_default_bundle_counts_as_missing(tmp_path, capsys, monkeypatch
     assert "ZVC69 is missing: the default model bundle cannot be used" in capsys.readouterr().err
     assert main([*args, "--model", str(tmp_path)]) == 1  # a bundle the user named must work
     assert "no manifest.json" in capsys.readouterr().err
+
+
+def test_eval_video_variants_are_compared_with_the_default(tmp_path, capsys, monkeypatch):
+    """--variants adds ZVC69-NAME codecs built with those EncoderConfig settings, each
+    BD-compared with the default ZVC69 (a fake adapter: both are x264 at the same CRFs)."""
+    from zvc69_rt.eval import reference_codecs as rcod
+
+    calls = []
+
+    def video_codec(gop, bframes, model=None, **settings):
+        calls.append({"gop": gop, "bframes": bframes, **settings})
+        return rcod.video_codec(rcod.VIDEO_SETTINGS["x264-medium"][0], gop, bframes, 25)
+
+    fake = types.ModuleType("zvc69_rt.eval.zvc69_adapter")
+    fake.video_codec = video_codec
+    monkeypatch.setitem(sys.modules, "zvc69_rt.eval.zvc69_adapter", fake)
+    import zvc69_rt.eval
+
+    monkeypatch.setattr(zvc69_rt.eval, "zvc69_adapter", fake, raising=False)
+    rc = main(["eval", "video", "--out", str(tmp_path), "--frames", "3", "--gop", "3", "--max-size", "96",
+               "--no-synthetic", "--codecs", "ZVC69", "ZVC69-p0", "--levels", "1", "3", "5", "7",
+               "--variants", "p0:p_quality_offset=0,b_pyramid=false", "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    assert calls == [{"gop": 3, "bframes": 0}, {"gop": 3, "bframes": 0, "p_quality_offset": 0, "b_pyramid": False}]
+    data = json.loads((tmp_path / "video.json").read_text())
+    row = next(r for r in data["bd_mean"] if r["test"] == "ZVC69-p0")
+    assert row["anchor"] == "ZVC69" and abs(row["bd_rate"]) < 1e-6
+    assert "--variants p0:p_quality_offset=0,b_pyramid=false" in data["command"]
+
+
+@pytest.mark.parametrize("spec, match", [("p0", "NAME:KEY=VALUE"), ("p0:width=64", "KEY one of"),
+                                         ("p0:b_pyramid=maybe", "true or false"),
+                                         ("p0:p_quality_offset=x", "integer")])
+def test_eval_video_bad_variants(tmp_path, capsys, spec, match):
+    assert main(["eval", "video", "--out", str(tmp_path), "--variants", spec]) == 1
+    assert match in capsys.readouterr().err
+
+
+def test_training_clips_come_from_training_sources_only():
+    from zvc69_rt.eval import datasets
+
+    clips = datasets.training_clips(2, 96)
+    assert [n for n, _ in clips] == ["train-bigbuckbunny", "train-coffee-pan"]
+    assert all(len(f) == 2 and f[0].width == 96 for _, f in clips)
+    assert "coffee" in datasets.TRAIN_SKIMAGE and "coffee" not in datasets.EVAL_SKIMAGE

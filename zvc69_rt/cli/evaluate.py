@@ -48,6 +48,12 @@ def register(sub) -> None:
     pv.add_argument("--max-size", type=int, default=640, help="long side of each clip in px (default 640)")
     pv.add_argument("--fps", type=int, default=25, help="frame rate used for kbps (default 25)")
     pv.add_argument("--no-synthetic", action="store_true", help="only bikes.mp4, no synthetic camera clips")
+    pv.add_argument("--variants", nargs="+", default=None, metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+                    help="extra ZVC69 encoder settings on the same clips, each also compared with the default "
+                    "ZVC69, e.g. p0:p_quality_offset=0 pyramid:bframes=3,b_pyramid=true")
+    pv.add_argument("--training-clips", action="store_true",
+                    help="tune on training clips (Big Buck Bunny, a pan over a training photo) instead of the "
+                    "held-out ones: for choosing defaults, never for reporting results")
     pv.set_defaults(func=run_video)
 
     pd = kinds.add_parser(
@@ -128,8 +134,9 @@ def _fmt(v) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:+.1f}"
 
 
-def _bd_rows(results: dict, anchor: str, metric: str, rate: str) -> list[dict]:
-    """Rows: every codec vs the anchor, then ZVC69 vs every other codec."""
+def _bd_rows(results: dict, anchor: str, metric: str, rate: str, variants: tuple[str, ...] = ()) -> list[dict]:
+    """Rows: every codec vs the anchor, then ZVC69 vs every other codec, then each ZVC69
+    variant vs the default ZVC69."""
     from zvc69_rt.eval.rd import bd_summary
 
     rows = []
@@ -139,9 +146,50 @@ def _bd_rows(results: dict, anchor: str, metric: str, rate: str) -> list[dict]:
                 rows.append({"test": name, "anchor": anchor, **bd_summary(results[anchor], pts, metric, rate)})
     if ZVC69 in results:
         for name, pts in results.items():
-            if name not in (ZVC69, anchor):
+            if name not in (ZVC69, anchor, *variants):
                 rows.append({"test": ZVC69, "anchor": name, **bd_summary(pts, results[ZVC69], metric, rate)})
+        for name in variants:
+            if name in results:
+                rows.append({"test": name, "anchor": ZVC69, **bd_summary(results[ZVC69], results[name], metric, rate)})
     return rows
+
+
+#: EncoderConfig fields a --variants entry may set (the clip decides size and rate).
+VARIANT_KEYS = ("gop", "bframes", "b_pyramid", "p_quality_offset", "precision", "preset")
+
+
+def parse_variants(specs: list[str] | None) -> dict[str, dict]:
+    """"name:key=value,key=value" -> {"ZVC69-name": {key: value}} (values typed as EncoderConfig's)."""
+    from zvc69_rt.codec.api import EncoderConfig
+    from zvc69_rt.errors import InputError
+
+    out: dict[str, dict] = {}
+    for spec in specs or []:
+        name, sep, body = spec.partition(":")
+        if not sep or not name or not body or not name.replace("_", "").replace("-", "").isalnum():
+            raise InputError(f"--variants {spec!r}: expected NAME:KEY=VALUE[,KEY=VALUE] (e.g. p0:p_quality_offset=0)")
+        overrides = {}
+        for item in body.split(","):
+            key, eq, value = item.partition("=")
+            if not eq or key not in VARIANT_KEYS:
+                raise InputError(f"--variants {spec!r}: {item!r} is not KEY=VALUE with KEY one of {list(VARIANT_KEYS)}")
+            default = getattr(EncoderConfig, key)
+            if isinstance(default, bool):
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise InputError(f"--variants {spec!r}: {key} must be true or false, got {value!r}")
+                overrides[key] = value.lower() in ("true", "1")
+            elif isinstance(default, int):
+                try:
+                    overrides[key] = int(value)
+                except ValueError:
+                    raise InputError(f"--variants {spec!r}: {key} must be an integer, got {value!r}") from None
+            else:
+                overrides[key] = value
+        label = f"{ZVC69}-{name}"
+        if label in out:
+            raise InputError(f"--variants: {name!r} given twice")
+        out[label] = overrides
+    return out
 
 
 def _md_table(rows: list[dict], metric_label: str) -> str:
@@ -321,7 +369,7 @@ def run_video(args) -> int:
     from zvc69_rt.eval import reference_codecs as rc
 
     t_start = time.perf_counter()
-    _check_codecs(args, [*rc.VIDEO_SETTINGS, ZVC69])
+    _check_codecs(args, [*rc.VIDEO_SETTINGS, ZVC69, *parse_variants(args.variants)])
     if not 1 <= args.frames <= 10000:
         raise InputError(f"--frames {args.frames} outside 1..10000")
     if args.gop < 1:
@@ -330,10 +378,15 @@ def run_video(args) -> int:
         raise InputError(f"--bframes {args.bframes} outside 0..16")
     if args.max_size < 16:
         raise InputError(f"--max-size {args.max_size} is too small (>= 16)")
-    clips = datasets.eval_clips(args.frames, args.max_size, synthetic=not args.no_synthetic)
+    variants = parse_variants(args.variants)
+    if args.training_clips:
+        clips = datasets.training_clips(args.frames, args.max_size)
+    else:
+        clips = datasets.eval_clips(args.frames, args.max_size, synthetic=not args.no_synthetic)
     print(
         "eval video: " + ", ".join(f"{n} {f[0].width}x{f[0].height}x{len(f)}" for n, f in clips)
-        + f"; GOP {args.gop}, B-frames {args.bframes}",
+        + f"; GOP {args.gop}, B-frames {args.bframes}" + (" (TRAINING clips: for tuning only)"
+                                                             if args.training_clips else ""),
         file=sys.stderr,
     )
     log = _log(args)
@@ -354,6 +407,11 @@ def run_video(args) -> int:
         zcodec, zmsg = _zvc69("video", args)
         if zcodec is not None:
             codecs[ZVC69] = (zcodec, args.levels)
+            from zvc69_rt.eval import zvc69_adapter
+
+            for label, overrides in variants.items():
+                settings = {"gop": args.gop, "bframes": args.bframes, **overrides}
+                codecs[label] = (zvc69_adapter.video_codec(model=args.model, **settings), args.levels)
         else:
             print(f"eval video: ZVC69 is missing: {zmsg}; evaluating reference codecs only", file=sys.stderr)
     for name, why in skipped.items():
@@ -369,7 +427,7 @@ def run_video(args) -> int:
             for name, (c, qs) in codecs.items()
         }
         per_clip[clip] = results
-        all_rows[clip] = _bd_rows(results, VIDEO_ANCHOR, "psnr_yuv", "kbps")
+        all_rows[clip] = _bd_rows(results, VIDEO_ANCHOR, "psnr_yuv", "kbps", tuple(variants))
         plots.plot_rd(results, out / f"video_{clip}_psnr.png", "kbps", "psnr_yuv", f"{clip}: PSNR-YUV 6:1:1")
         plots.plot_rd(results, out / f"video_{clip}_msssim.png", "kbps", "ms_ssim", f"{clip}: MS-SSIM (Y)")
 
@@ -387,7 +445,8 @@ def run_video(args) -> int:
     elapsed = time.perf_counter() - t_start
     cmd = _command(
         args, "video",
-        ["out", "frames", "gop", "bframes", "max_size", "fps", "no_synthetic", "levels", "codecs", "no_zvc69", "model"],
+        ["out", "frames", "gop", "bframes", "max_size", "fps", "no_synthetic", "training_clips", "levels", "codecs",
+         "no_zvc69", "model", "variants"],
     )
     md = [
         "# RD evaluation: held-out video\n",

@@ -329,3 +329,13 @@ def eval_clips(
                 (f"{name}-{motion}", synthetic_camera_clip(rgb, num_frames, (w, h), motion, speed, seed=k))
             )
     return clips
+
+
+def training_clips(num_frames: int = 32, max_size: int | None = 640) -> list[tuple[str, list[Frame]]]:
+    """Clips from the TRAINING sources, for tuning encoder settings without touching held-out
+    data: Big Buck Bunny from frame 40, and a pan over skimage's ``coffee`` photo."""
+    bbb = load_video(video_path("bigbuckbunny.mp4"), max_frames=num_frames, max_size=max_size, start=40)
+    w, h = bbb[0].width, bbb[0].height
+    rgb = load_image(skimage_image_path("coffee"), max_size=max(2 * max(w, h), 64))
+    return [("train-bigbuckbunny", bbb),
+            ("train-coffee-pan", synthetic_camera_clip(rgb, num_frames, (w, h), "pan", 1.5, seed=3))]

@@ -63,14 +63,16 @@ def _shared_runners(enc: Encoder) -> dict:
     return runners
 
 
-def video_codec(gop: int, bframes: int, model: str | None = None, precision: str = "fp32"):
+def video_codec(gop: int, bframes: int, model: str | None = None, precision: str = "fp32", **settings):
+    """settings: further EncoderConfig fields (b_pyramid, p_quality_offset, preset)."""
     bundle = ModelBundle.load(model)
     shared: dict = {}
+    EncoderConfig(width=64, height=64, gop=gop, bframes=bframes, precision=precision, **settings).validate()
 
     def codec(frames: list[Frame], level: int) -> tuple[int, list[Frame]]:
         f0 = frames[0]
         cfg = EncoderConfig(width=f0.width, height=f0.height, quality=level_to_quality(int(level)),
-                            gop=gop, bframes=bframes, precision=precision)
+                            gop=gop, bframes=bframes, precision=precision, **settings)
         import warnings
 
         with warnings.catch_warnings():
