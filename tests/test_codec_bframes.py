@@ -73,6 +73,24 @@ def test_b_reconstruction_is_bit_exact(bundle):
         codec.decompress(data[:-3], ref0, ref1, (4, 12), 60)
 
 
+def test_b_frame_with_motion_aq_is_bit_exact(bundle, monkeypatch):
+    """A B-frame's residual quantised by the forward field's motion (flag 2): the decoder
+    takes the steps from the same decoded forward motion."""
+    from zvc69_rt.codec.inter import ENCODER_GRAPHS, PFrameCodec
+    from zvc69_rt.codec.runtime import load_runners
+
+    runners, _ = load_runners(bundle, "onnxruntime", "fp32", ENCODER_GRAPHS)
+    codec = bidir.BFrameCodec(PFrameCodec(bundle, runners, skip="never"))
+    monkeypatch.setattr(PFrameCodec, "code_residual", lambda self, a: self.code_latents(a, 4))
+    rng = np.random.default_rng(2)
+    base = rng.random((3, 64, 192), dtype=np.float32)
+    ref0, cur, ref1 = (np.roll(base, s, axis=2) for s in (0, 12, 24))
+    data, recon = codec.code(codec.analyse(cur, ref0, ref1, 60))
+    parsed = codec.parse(data, (4, 12))
+    assert parsed.residual.step is not None
+    np.testing.assert_array_equal(codec.decompress(data, ref0, ref1, (4, 12), 60), recon)
+
+
 def test_sequential_equals_pipelined(bundle):
     from zvc69_rt.pipeline import PipelineConfig, PipelinedEncoder
 

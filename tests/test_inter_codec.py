@@ -171,7 +171,9 @@ def test_truncated_frames_raise_format_errors(bundle, runners):
     "mutate, latent, err, match",
     [
         (lambda d: d + b"\x00", None, EntropyDecodeError, "account for"),
-        (lambda d: _with_flag(d, 2), None, ZVC69FormatError, "residual flag 2"),
+        (lambda d: _with_flag(d, 3), None, ZVC69FormatError, "residual flag 3"),
+        (lambda d: _with_flag(d, 2), None, ZVC69FormatError, "motion-AQ strength 90 is not 1..4"),  # 'Z' of ZVCP
+        (lambda d: d[: _flag_pos(d)] + b"\x02", None, ZVC69FormatError, r"strength 0 .*\(byte missing\)"),
         (lambda d: _with_flag(d, 0), None, ZVC69FormatError, "stray bytes"),
         (lambda d: d, (H // 16, W // 16 + 2), ZVC69FormatError, "motion header says"),
         (lambda d: d, (H // 16 + 1, W // 16), ZVC69FormatError, "multiple of 2"),
@@ -283,3 +285,69 @@ def test_int8_encoder_graphs_decode_exactly_on_fp16_and_fp32(bundle):
         out32 = dec32.synthesise(p32, ref32, 60)
         assert _psnr(out32, recon) > 40, f"frame {i}: FP32 decode of an INT8 encode drifted"
         ref, ref32 = recon, out32
+
+
+# -- motion-adaptive quantisation (residual flag 2) ---------------------------------------------
+def test_motion_aq_levels_follow_integer_thresholds():
+    from zvc69_rt.codec import motion_aq
+
+    def field(dx, dy, precision=MotionPrecision.QUARTER_PEL, h=32, w=48):
+        v = np.zeros((2, h, w), np.int32)
+        v[0], v[1] = dx, dy
+        return CodedMotion(v, precision)
+
+    assert motion_aq.block_levels(field(8, 0), 4).tolist() == [[1, 1, 1]] * 2  # exactly 2 px
+    assert not motion_aq.block_levels(field(7, 0), 4).any()  # 1.75 px
+    assert (motion_aq.block_levels(field(4, -4), 4) == 1).all()  # |dx| + |dy| = 2 px
+    assert (motion_aq.block_levels(field(16, 0), 4) == 2).all() and (motion_aq.block_levels(field(16, 0), 1) == 1).all()
+    assert (motion_aq.block_levels(field(16, 0, MotionPrecision.FULL_PEL), 4) == 4).all()
+    assert not motion_aq.block_levels(field(64, 0), 0).any()
+    v = field(0, 0)
+    v.vectors[:, :16, :16] = 40  # 20 px in one block only (quarter pel: 10 + 10)
+    assert motion_aq.block_levels(v, 4).tolist() == [[4, 0, 0], [0, 0, 0]]
+    levels = motion_aq.block_levels(v, 4)
+    step = motion_aq.step_map(levels)
+    assert step.shape == (1, 16, 24) and step[0, 0, 0] == motion_aq.STEPS[4] and step[0, 15, 23] == 1.0
+    index = np.full((3, 16, 24), 5, np.uint8)
+    shifted = motion_aq.shift_index(index, levels)
+    assert shifted.dtype == np.uint8 and shifted[0, 0, 0] == 0 and shifted[0, 8, 8] == 5  # clamped at row 0
+    # STEPS are the scale table's two-row ratio: shifting rows by 2 per level is exact in the table
+    from zvc69_rt import entropy
+
+    t = entropy.SCALE_TABLE.astype(np.float64)
+    np.testing.assert_allclose(motion_aq.STEPS, (t[2] / t[0]) ** np.arange(5), rtol=1e-6)
+    with pytest.raises(ValueError):
+        motion_aq.block_levels(field(0, 0, h=20), 1)
+
+
+def test_motion_aq_frames_decode_bit_exactly(bundle, runners):
+    """The scene moves 2 px a frame: level 1 everywhere. A frame coded with motion AQ carries
+    flag 2 + its strength; the decoder derives the same steps from the decoded motion."""
+    frames = _scene(3)
+    enc = PFrameCodec(bundle, runners, skip="never")
+    dec = PFrameCodec(bundle, {g: runners[g] for g in DECODER_GRAPHS})
+    a = enc.analyse(frames[1], frames[0], 60)
+    a.y = a.y * 40  # the random test model's residual latents round to 0 at any step: make them count
+    plain, plain_recon = enc.code_latents(a, 0)
+    data, recon = enc.code_latents(a, 3)
+    assert data[:2] == bytes((2, 3)) and plain[0] == 1
+    from zvc69_rt.codec.motion import encode_motion
+
+    frame = encode_motion(a.motion) + data
+    np.testing.assert_array_equal(dec.decompress(frame, frames[0], (H // 16, W // 16), 60), recon)
+    assert not np.array_equal(recon, plain_recon)  # coarser steps: another picture
+    sym = [enc.parse(encode_motion(a.motion) + d, (H // 16, W // 16)).symbols for d in (plain, data)]
+    assert 0 < np.abs(sym[1]).sum() < np.abs(sym[0]).sum()
+    parsed = dec.parse(frame, (H // 16, W // 16))
+    assert parsed.step is not None and float(parsed.step.max()) == pytest.approx(1.2239707)
+    # the RD choice in code_residual never costs more than plain coding
+    aq = PFrameCodec(bundle, runners, skip="never", aq_strength=3)
+    lam, px = aq.lagrangian(60), H * W
+
+    def cost(d, r):
+        return lam * float(np.mean(np.square(frames[1] - r, dtype=np.float64))) + 8 * len(d) / px
+
+    chosen = aq.code_residual(a)
+    assert cost(*chosen) <= min(cost(plain, plain_recon), cost(data, recon)) + 1e-12
+    with pytest.raises(InputError, match="0..4"):
+        PFrameCodec(bundle, runners, aq_strength=5)

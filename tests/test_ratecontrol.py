@@ -153,6 +153,8 @@ def test_parse_bitrate():
     ({"p_quality_offset": -1}, "p_quality_offset"),
     ({"p_quality_offset": 101}, "p_quality_offset"),
     ({"p_quality_offset": 2.5}, "p_quality_offset"),
+    ({"motion_aq": 5}, "motion_aq"),
+    ({"motion_aq": True}, "motion_aq"),
 ])
 def test_config_validation(kwargs, match):
     with pytest.raises(InputError, match=match):

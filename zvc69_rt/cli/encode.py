@@ -30,6 +30,9 @@ def register(sub) -> None:
     p.add_argument("--vbv", type=float, default=EncoderConfig.vbv_seconds,
                    help="cbr buffer size in seconds of --bitrate (default %(default)s)")
     p.add_argument("--gop", type=int, default=EncoderConfig.gop, help="keyframe interval (default %(default)s)")
+    p.add_argument("--motion-aq", type=int, default=EncoderConfig.motion_aq, metavar="0-4",
+                   help="P/B residuals: coarser quantisation where motion is large, strength 1..4, "
+                   "kept per frame only where it costs less (default 0 = off)")
     p.add_argument("--p-quality-offset", type=int, default=EncoderConfig.p_quality_offset,
                    help="quality points P/B-frames are coded below the I-frame (default %(default)s; 0 = same quality)")
     p.add_argument("--bframes", type=int, default=EncoderConfig.bframes, help="B-frames between references")
@@ -77,7 +80,7 @@ def _config(args, src) -> EncoderConfig:
     return EncoderConfig(
         width=src.width, height=src.height, fps_num=src.fps_num, fps_den=src.fps_den, quality=quality,
         gop=args.gop, bframes=args.bframes, b_pyramid=args.b_pyramid, preset=args.preset,
-        p_quality_offset=args.p_quality_offset, backend=args.backend,
+        p_quality_offset=args.p_quality_offset, motion_aq=args.motion_aq, backend=args.backend,
         precision=args.precision, model=args.model, **_rate_settings(args),
     )
 

@@ -46,6 +46,8 @@ class EncoderConfig:
     vbv_seconds: float = 1.0  # cbr buffer size in seconds of target bitrate
     # P/B-frames are coded this many quality points below their GOP's I-frame (see ratecontrol.py)
     p_quality_offset: int = 8
+    # block-adaptive quantisation of P/B residuals by motion magnitude, strength 0 (off)..4 (codec/motion_aq.py)
+    motion_aq: int = 0
 
     def validate(self) -> None:
         for name, v in (("width", self.width), ("height", self.height)):
@@ -69,6 +71,9 @@ class EncoderConfig:
         if self.backend not in ("auto", "onnxruntime", "tensorrt"):
             raise InputError(f"backend must be auto, onnxruntime or tensorrt, got {self.backend!r}")
         validate_settings(self.rate_control, self.bitrate, self.vbv_seconds)
+        if not (isinstance(self.motion_aq, int) and not isinstance(self.motion_aq, bool)
+                and 0 <= self.motion_aq <= 4):
+            raise InputError(f"motion_aq must be 0 (off)..4, got {self.motion_aq!r}")
         if not (isinstance(self.p_quality_offset, int) and 0 <= self.p_quality_offset <= 100):
             raise InputError(f"p_quality_offset must be 0..100, got {self.p_quality_offset!r}")
 

@@ -135,8 +135,7 @@ class BFrameCodec:
         fwd, pos = decode_motion(view, 0, (lh * 4, lw * 4), f"{where} forward")
         bwd, used = decode_motion(view, pos, (lh * 4, lw * 4), f"{where} backward")
         modes, pos = decode_modes(view, pos + used, (1, lh, lw), where)
-        coded, symbols, mean = self.p.parse_residual(view, pos, latent_hw, where)
-        return ParsedBFrame(ParsedPFrame(fwd, coded, symbols, mean), bwd, modes)
+        return ParsedBFrame(self.p.parse_residual(view, pos, latent_hw, where, fwd), bwd, modes)
 
     def synthesise(self, parsed: ParsedBFrame, ref0: np.ndarray, ref1: np.ndarray, quality: int) -> np.ndarray:
         lh, lw = parsed.modes.shape[1:]

@@ -31,6 +31,7 @@ from zvc69_rt.codec.motion import (
     estimate_motion_bits,
     quantize,
 )
+from zvc69_rt.codec import motion_aq
 from zvc69_rt.errors import EntropyDecodeError, InputError, ZVC69FormatError
 from zvc69_rt.models.bundle import ModelBundle
 from zvc69_rt.models.scale_head import IntegerScaleHead
@@ -39,7 +40,7 @@ PREFIX = "p_"
 ENCODER_GRAPHS = ("motion_estimation", "motion_compensation", "residual_analysis", "residual_hyper_synthesis",
                   "residual_synthesis")
 DECODER_GRAPHS = ("motion_compensation", "residual_hyper_synthesis", "residual_synthesis")
-RESIDUAL_SKIPPED, RESIDUAL_CODED = 0, 1
+RESIDUAL_SKIPPED, RESIDUAL_CODED, RESIDUAL_CODED_MOTION_AQ = 0, 1, 2
 #: Mean squared prediction error (RGB in [0,1]) below which the residual is not even analysed.
 SKIP_MSE = (0.25 / 255) ** 2
 #: Motion smoothing the encoder tries (block x block groups of H/4 vectors averaged): 1 = as estimated,
@@ -79,15 +80,22 @@ class ParsedPFrame:
     residual_coded: bool
     symbols: np.ndarray | None = None
     mean: np.ndarray | None = None
+    step: np.ndarray | None = None  # float32 [1, H/8, W/8] with motion-adaptive quantisation, else None
 
 
 class PFrameCodec:
     def __init__(self, bundle: ModelBundle, runners: dict, num_slices: int | None = None, skip: str = "auto",
-                 rd_candidates: int = RD_CANDIDATES):
+                 rd_candidates: int = RD_CANDIDATES, aq_strength: int = 0):
         """skip: "auto" (rate-distortion decision), "never" (code every residual the fast
-        test does not find zero), "always" (prediction only: cheapest, lowest quality)."""
+        test does not find zero), "always" (prediction only: cheapest, lowest quality).
+        aq_strength: 1..4, block-adaptive quantisation by motion magnitude
+        (codec/motion_aq.py), tried beside plain quantisation and kept where it costs less;
+        0 = off."""
         if skip not in ("auto", "never", "always"):
             raise InputError(f"skip must be auto, never or always, got {skip!r}")
+        if not 0 <= aq_strength <= motion_aq.MAX_STRENGTH:
+            raise InputError(f"motion AQ strength must be 0..{motion_aq.MAX_STRENGTH}, got {aq_strength}")
+        self.aq_strength = aq_strength
         if "inter" not in bundle.manifest:
             raise InputError(f"model bundle {bundle.folder} has no P-frame (inter) graphs")
         self.bundle = bundle
@@ -221,23 +229,40 @@ class PFrameCodec:
         return encode_motion(a.motion, self.num_slices) + data, recon
 
     def code_residual(self, a: PFrameAnalysis) -> tuple[bytes, np.ndarray]:
-        """Residual flag and payloads (skipped when that costs less): (bytes, reconstruction)."""
+        """Residual flag and payloads, the cheapest (lambda*MSE + bits) of: skipped, coded,
+        and (with aq_strength) coded with motion-adaptive quantisation: (bytes, reconstruction)."""
         skip = bytes((RESIDUAL_SKIPPED,))
         if a.y is None:
             return skip, a.pred
-        symbols = np.rint(a.y - a.mean).astype(np.int32)
-        index = self.scale_head(a.z_hat)
-        zdata = entropy.encode_factorized(a.z_hat, self.z_table, num_slices=self.num_slices)
-        ydata = entropy.encode_gaussian(symbols, index, num_slices=self.num_slices)
-        recon = self._synthesise_residual(symbols, a.mean, a.pred, a.quality)
         lam = self.lagrangian(a.quality)
         pixels = a.cur.shape[1] * a.cur.shape[2]
-        j_skip = lam * float(np.mean(np.square(a.cur - a.pred, dtype=np.float64)))
-        j_code = lam * float(np.mean(np.square(a.cur - recon, dtype=np.float64))) \
-            + 8 * (len(zdata) + len(ydata)) / pixels
-        if self.skip == "auto" and j_skip <= j_code:
-            return skip, a.pred
-        return bytes((RESIDUAL_CODED,)) + zdata + ydata, recon
+
+        def cost(data: bytes, recon: np.ndarray) -> float:
+            return lam * float(np.mean(np.square(a.cur - recon, dtype=np.float64))) + 8 * len(data) / pixels
+
+        options = [(skip, a.pred)] if self.skip == "auto" else []
+        options.append(self.code_latents(a, 0))
+        if self.aq_strength and motion_aq.block_levels(a.motion, self.aq_strength).any():
+            options.append(self.code_latents(a, self.aq_strength))
+        return min(options, key=lambda o: cost(*o))  # ties go to the first: skip, then plain
+
+    def code_latents(self, a: PFrameAnalysis, strength: int) -> tuple[bytes, np.ndarray]:
+        """The coded residual (flag, payloads) with motion-adaptive quantisation at this
+        strength (0 = plain): (bytes, reconstruction)."""
+        index = self.scale_head(a.z_hat)
+        if strength:
+            levels = motion_aq.block_levels(a.motion, strength)
+            step = motion_aq.step_map(levels)
+            symbols = np.rint((a.y - a.mean) / step).astype(np.int32)
+            index = motion_aq.shift_index(index, levels)
+            head = bytes((RESIDUAL_CODED_MOTION_AQ, strength))
+        else:
+            step = None
+            symbols = np.rint(a.y - a.mean).astype(np.int32)
+            head = bytes((RESIDUAL_CODED,))
+        zdata = entropy.encode_factorized(a.z_hat, self.z_table, num_slices=self.num_slices)
+        ydata = entropy.encode_gaussian(symbols, index, num_slices=self.num_slices)
+        return head + zdata + ydata, self._synthesise_residual(symbols, a.mean, a.pred, a.quality, step)
 
     # -- decoder -------------------------------------------------------------------
     def parse(self, data: bytes | memoryview, latent_hw: tuple[int, int], where: str = "P-frame") -> ParsedPFrame:
@@ -247,12 +272,12 @@ class PFrameCodec:
             raise ZVC69FormatError(f"{where}: latent {lh}x{lw} is not a positive multiple of 2")
         view = memoryview(data)
         motion, pos = decode_motion(view, 0, (lh * 4, lw * 4), where)
-        coded, symbols, mean = self.parse_residual(view, pos, latent_hw, where)
-        return ParsedPFrame(motion, coded, symbols, mean)
+        return self.parse_residual(view, pos, latent_hw, where, motion)
 
-    def parse_residual(self, view: memoryview, pos: int, latent_hw: tuple[int, int],
-                       where: str) -> tuple[bool, np.ndarray | None, np.ndarray | None]:
-        """The residual flag at view[pos] and what follows, to the end of the frame data."""
+    def parse_residual(self, view: memoryview, pos: int, latent_hw: tuple[int, int], where: str,
+                       motion: CodedMotion) -> ParsedPFrame:
+        """The residual flag at view[pos] and what follows, to the end of the frame data;
+        ``motion`` (decoded before it) sets the steps of motion-adaptive quantisation."""
         lh, lw = latent_hw
         if pos >= len(view):
             raise ZVC69FormatError(f"{where}: residual flag missing after {pos} bytes of motion data")
@@ -261,9 +286,18 @@ class PFrameCodec:
         if flag == RESIDUAL_SKIPPED:
             if pos != len(view):
                 raise ZVC69FormatError(f"{where}: {len(view) - pos} stray bytes after a skipped residual")
-            return False, None, None
-        if flag != RESIDUAL_CODED:
-            raise ZVC69FormatError(f"{where}: residual flag {flag} is neither 0 (skipped) nor 1 (coded)")
+            return ParsedPFrame(motion, False)
+        levels = None
+        if flag == RESIDUAL_CODED_MOTION_AQ:
+            strength = view[pos] if pos < len(view) else 0
+            if not 1 <= strength <= motion_aq.MAX_STRENGTH:
+                raise ZVC69FormatError(f"{where}: motion-AQ strength {strength} is not 1..{motion_aq.MAX_STRENGTH}"
+                                       + (" (byte missing)" if pos >= len(view) else ""))
+            pos += 1
+            levels = motion_aq.block_levels(motion, strength)
+        elif flag != RESIDUAL_CODED:
+            raise ZVC69FormatError(f"{where}: residual flag {flag} is not 0 (skipped), 1 (coded) "
+                                   "or 2 (coded, motion-adaptive quantisation)")
         try:
             zlen = entropy.payload_size(view, pos)
             z_hat = entropy.decode_factorized(view[pos : pos + zlen], self.z_table, (self.Nz, lh // 2, lw // 2))
@@ -274,12 +308,15 @@ class PFrameCodec:
         if pos + ylen != len(view):
             raise EntropyDecodeError(f"{where}: data is {len(view)} bytes but its payloads account for {pos + ylen}")
         index = self.scale_head(z_hat)
+        if levels is not None:
+            index = motion_aq.shift_index(index, levels)
         try:
             symbols = entropy.decode_gaussian(view[pos:], index)
         except EntropyDecodeError as exc:
             raise EntropyDecodeError(f"{where}: residual payload: {exc}") from exc
         mean = self._run("residual_hyper_synthesis", z_hat=z_hat[None].astype(np.float32))["mean"][0]
-        return True, symbols, mean
+        step = None if levels is None else motion_aq.step_map(levels)
+        return ParsedPFrame(motion, True, symbols, mean, step)
 
     def synthesise(self, parsed: ParsedPFrame, ref: np.ndarray, quality: int) -> np.ndarray:
         """Reconstruction float32 [3, H, W] from the decoded reference."""
@@ -291,14 +328,15 @@ class PFrameCodec:
     def reconstruct(self, parsed: ParsedPFrame, pred: np.ndarray, quality: int) -> np.ndarray:
         if not parsed.residual_coded:
             return pred
-        return self._synthesise_residual(parsed.symbols, parsed.mean, pred, quality)
+        return self._synthesise_residual(parsed.symbols, parsed.mean, pred, quality, parsed.step)
 
     def decompress(self, data: bytes | memoryview, ref: np.ndarray, latent_hw: tuple[int, int],
                    quality: int) -> np.ndarray:
         return self.synthesise(self.parse(data, latent_hw), ref, quality)
 
     def _synthesise_residual(self, symbols: np.ndarray, mean: np.ndarray, pred: np.ndarray,
-                             quality: int) -> np.ndarray:
+                             quality: int, step: np.ndarray | None = None) -> np.ndarray:
         _, inv_gain = self.gain_vectors(quality)
-        y_hat = (symbols.astype(np.float32) + mean)[None]
+        q = symbols.astype(np.float32)
+        y_hat = (q + mean if step is None else q * step + mean)[None]
         return self._run("residual_synthesis", y_hat=y_hat, inv_gain=inv_gain, pred=pred[None])["x_hat"][0]
