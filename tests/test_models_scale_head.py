@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from zvc69_rt.models.scale_head import IntegerScaleHead, _conv3x3_exact
+from zvc69_rt.models.scale_head import IntegerScaleHead, _conv3x3_exact, exact_float_dtype
 
 
 def _conv3x3_int64(x, w, b):
@@ -47,6 +47,26 @@ def test_conv_is_exact_at_the_worst_case_magnitudes():
     x = rng.choice([0, 255], size=(64, 9, 11)).astype(np.int64)
     w = rng.choice([-127, 127], size=(16, 64, 3, 3)).astype(np.int8)
     b = rng.integers(-(2**20), 2**20, size=16).astype(np.int64)
+    np.testing.assert_array_equal(_conv3x3_exact(x, w, b), _conv3x3_int64(x, w, b))
+
+
+def test_float32_path_is_exact_up_to_its_bound():
+    """Weights whose row sum of |w| times max |x| is 2**24 - 1: the product runs in float32
+    and every partial sum (all terms positive here) reaches the bound exactly; one more
+    unit of weight switches to float64."""
+    rng = np.random.default_rng(4)
+    w = np.zeros((4, 64, 3, 3), np.int8)
+    flat = w.reshape(4, -1)
+    flat[:, :518] = 127
+    flat[:, 518] = 7  # 518 * 127 + 7 = 65793 = (2**24 - 1) / 255
+    x = np.full((64, 5, 6), 255, np.int64)
+    assert exact_float_dtype(x, w) is np.float32
+    b = rng.integers(-100, 100, size=4).astype(np.int64)
+    got = _conv3x3_exact(x, w, b)
+    np.testing.assert_array_equal(got, _conv3x3_int64(x, w, b))
+    assert got[:, 2, 2].tolist() == [2**24 - 1 + int(v) for v in b]  # interior: all 9 taps on 255s
+    flat[:, 518] = 8
+    assert exact_float_dtype(x, w) is np.float64
     np.testing.assert_array_equal(_conv3x3_exact(x, w, b), _conv3x3_int64(x, w, b))
 
 

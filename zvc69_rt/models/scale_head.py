@@ -8,9 +8,12 @@ compute them bit-identically whatever backend or precision ran the other graphs
                 --conv3x3 int8--> acc int --requant+ReLU--> uint8 --PixelShuffle-->
                 --conv3x3 int8--> acc int --per-channel integer thresholds--> index 0..63
 
-Convolutions are evaluated as float64 matrix products of small integers: every
-partial sum is an integer below 2**53, so the result is exact whatever order BLAS adds
-in, and no libm function is ever called. Requantisation is int64 multiply-and-shift.
+Convolutions are evaluated as floating-point matrix products of small integers: every
+partial sum is an integer of magnitude at most max_row(sum |w|) * max |x|, so the result
+is exact whatever order BLAS adds in, and no libm function is ever called. Where that
+bound is below 2**24 (the shipped heads: under 7.2e6) the product runs in float32, about
+twice as fast as float64 (0.08 of 0.17 s per 1080p frame went to the last layer in
+float64); otherwise float64 (exact below 2**53). Requantisation is int64 multiply-and-shift.
 """
 
 from __future__ import annotations
@@ -70,15 +73,25 @@ class IntegerScaleHead:
         return idx
 
 
+FLOAT32_EXACT = 1 << 24  # integers of smaller magnitude, and their sums below it, are exact in float32
+
+
+def exact_float_dtype(x: np.ndarray, w: np.ndarray) -> type:
+    """float32 when no partial sum of the integer convolution can reach 2**24, else float64."""
+    bound = int(np.abs(w.astype(np.int64)).reshape(w.shape[0], -1).sum(axis=1).max()) * int(np.abs(x).max(initial=0))
+    return np.float32 if bound < FLOAT32_EXACT else np.float64
+
+
 def _conv3x3_exact(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     cin, h, wd = x.shape
     cout = w.shape[0]
-    xp = np.pad(x.astype(np.float64), ((0, 0), (1, 1), (1, 1)))
-    cols = np.empty((cin, 9, h, wd), dtype=np.float64)
+    dtype = exact_float_dtype(x, w)
+    xp = np.pad(x.astype(dtype), ((0, 0), (1, 1), (1, 1)))
+    cols = np.empty((cin, 9, h, wd), dtype=dtype)
     for ky in range(3):
         for kx in range(3):
             cols[:, ky * 3 + kx] = xp[:, ky : ky + h, kx : kx + wd]
-    acc = w.reshape(cout, cin * 9).astype(np.float64) @ cols.reshape(cin * 9, h * wd)
+    acc = w.reshape(cout, cin * 9).astype(dtype) @ cols.reshape(cin * 9, h * wd)
     return acc.reshape(cout, h, wd).astype(np.int64) + b[:, None, None]
 
 
