@@ -89,8 +89,10 @@ class IntraModel(nn.Module):
         ig = self.log_inv_gain[lo] * (1 - t) + self.log_inv_gain[hi] * t
         return torch.exp(g), torch.exp(ig)
 
-    def forward(self, x: torch.Tensor, level: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Training forward: level is a LongTensor [B] of integer levels."""
+    def forward(self, x: torch.Tensor, level: torch.Tensor, fidelity: bool = False) -> dict[str, torch.Tensor]:
+        """Training forward: level is a LongTensor [B] of integer levels. fidelity=True also
+        returns x_tilde, the synthesis of the unquantised latent (for an auxiliary loss that
+        trains the transforms as an autoencoder: train.py --aux-fidelity)."""
         g, ig = self.gains(level.float())
         y = self.ga(x * 2 - 1) * g[:, :, None, None]
         z = self.ha(y)
@@ -101,7 +103,9 @@ class IntraModel(nn.Module):
         y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
         y_hat = round_ste(y - mean) + mean
         x_hat = (self.gs(y_hat * ig[:, :, None, None]) + 1) / 2
+        extra = {"x_tilde": (self.gs(y * ig[:, :, None, None]) + 1) / 2} if fidelity else {}
         return {
+            **extra,
             "x_hat": x_hat,
             "y_lik": gaussian_likelihood(y_noisy, mean, scale),
             "z_lik": self.z_density.likelihood(z_noisy),

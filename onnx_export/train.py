@@ -25,13 +25,18 @@ from onnx_export.data import PatchSampler, eval_images, training_images
 from onnx_export.model import LAMBDAS, IntraModel, ModelConfig
 
 
-def rd_loss(out: dict, x: torch.Tensor, level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def rd_loss(out: dict, x: torch.Tensor, level: torch.Tensor,
+            aux_fidelity: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """lambda*255^2*MSE + bpp, plus aux_fidelity times the same distortion term for the
+    unquantised latent's synthesis (out["x_tilde"]) when given."""
     b, _, h, w = x.shape
     bits = (-torch.log2(out["y_lik"])).flatten(1).sum(1) + (-torch.log2(out["z_lik"])).flatten(1).sum(1)
     bpp = bits / (h * w)
     mse = ((out["x_hat"] - x) ** 2).flatten(1).mean(1)
     lam = torch.tensor(LAMBDAS, dtype=torch.float32)[level]
     loss = (lam * 255**2 * mse + bpp).mean()
+    if aux_fidelity and "x_tilde" in out:
+        loss = loss + aux_fidelity * (lam * 255**2 * ((out["x_tilde"] - x) ** 2).flatten(1).mean(1)).mean()
     return loss, bpp, mse
 
 
@@ -41,6 +46,7 @@ def evaluate(model: IntraModel, images: dict[str, np.ndarray], levels=(0, 3, 7))
     model.eval()
     res: dict[str, float] = {}
     total = 0.0
+    ceiling: list[float] = []
     for lv in levels:
         bpps, psnrs, losses = [], [], []
         for img in images.values():
@@ -62,11 +68,15 @@ def evaluate(model: IntraModel, images: dict[str, np.ndarray], levels=(0, 3, 7))
             mse = float(((x_hat - x) ** 2).mean())
             bpps.append(bpp)
             psnrs.append(10 * math.log10(1 / max(mse, 1e-12)))
+            if lv == max(levels):  # the transforms' ceiling: synthesis of the unquantised latent
+                x_tilde = ((model.gs(y * ig[:, :, None, None]) + 1) / 2).clamp(0, 1)
+                ceiling.append(10 * math.log10(1 / max(float(((x_tilde - x) ** 2).mean()), 1e-12)))
             losses.append(LAMBDAS[lv] * 255**2 * mse + bpp)
         res[f"bpp_q{lv}"] = float(np.mean(bpps))
         res[f"psnr_q{lv}"] = float(np.mean(psnrs))
         total += float(np.mean(losses))
     res["eval_loss"] = total / len(levels)
+    res["psnr_noq"] = float(np.mean(ceiling))
     model.train()
     return res
 
@@ -124,6 +134,10 @@ def main(argv=None) -> int:
     ap.add_argument("--ckpt-every-s", type=float, default=300)
     ap.add_argument("--curriculum-steps", type=int, default=3000, help="low levels only before this step")
     ap.add_argument("--init", type=Path, default=None, help="start from these weights (new run only)")
+    ap.add_argument("--aux-fidelity", type=float, default=0.0,
+                    help="weight of an extra distortion term for the unquantised latent's synthesis: trains "
+                    "the transforms as an autoencoder (session 3: the model's no-quantisation PSNR was "
+                    "the ceiling of its RD curve)")
     ap.add_argument("--plot", action="store_true", help="only write RUN/loss_curve.png")
     args = ap.parse_args(argv)
     if args.plot:
@@ -173,8 +187,8 @@ def main(argv=None) -> int:
         top = levels_all // 2 if step < args.curriculum_steps else levels_all
         level = torch.from_numpy(sampler.rng.integers(0, top, size=args.batch))
         x = torch.from_numpy(sampler.sample(args.batch))
-        out = model(x, level)
-        loss, bpp, mse = rd_loss(out, x, level)
+        out = model(x, level, fidelity=args.aux_fidelity > 0)
+        loss, bpp, mse = rd_loss(out, x, level, args.aux_fidelity)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
