@@ -236,7 +236,7 @@ def test_pyramid_at_the_stream_end_and_pipelined(bundle):
     from zvc69_rt.pipeline import PipelineConfig, PipelinedEncoder
 
     frames = _pan(8)  # 5, 6, 7 still wait at the end: flush makes 7 a P anchor, 6 a BBi, 5 a B
-    cfg = dict(gop=16, bframes=3, b_pyramid=True)
+    cfg = {"gop": 16, "bframes": 3, "b_pyramid": True}
     _, seq, stream = _encode(bundle, frames, **cfg)
     assert [(p.pts, p.frame_type) for p in seq] == [(0, 0), (4, 1), (2, 3), (1, 2), (3, 2), (7, 1), (6, 3), (5, 2)]
     _, out = _decode(bundle, stream)

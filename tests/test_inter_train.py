@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -13,17 +12,7 @@ import onnx_export.data as data_mod
 import onnx_export.motion_data as motion_mod
 from onnx_export import train_inter
 from onnx_export.motion_data import MotionBatchSampler
-
-
-def _pictures(n, size, seed):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size]
-    out = []
-    for _ in range(n):
-        f = rng.uniform(5, 20, 3)
-        img = np.stack([127 + 100 * np.sin(xx / f[c] + yy / (f[c] + 3)) for c in range(3)], -1)
-        out.append(np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8))
-    return out
+from tests.fakes.pictures import pictures as _pictures
 
 
 @pytest.fixture

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import csv
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from onnx_export import train
 from onnx_export.model import IntraModel, ModelConfig
-
-
-def _pictures(n, size, seed):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size]
-    out = []
-    for _ in range(n):
-        f = rng.uniform(5, 20, 3)
-        img = np.stack([127 + 100 * np.sin(xx / f[c] + yy / (f[c] + 3)) for c in range(3)], -1)
-        out.append(np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8))
-    return out
+from tests.fakes.pictures import pictures as _pictures
 
 
 @pytest.fixture

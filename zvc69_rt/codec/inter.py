@@ -23,6 +23,7 @@ import numpy as np
 
 from zvc69_rt import entropy
 from zvc69_rt.bitstream.motion_header import MotionPrecision
+from zvc69_rt.codec import motion_aq
 from zvc69_rt.codec.motion import (
     CodedMotion,
     block_mean,
@@ -31,7 +32,6 @@ from zvc69_rt.codec.motion import (
     estimate_motion_bits,
     quantize,
 )
-from zvc69_rt.codec import motion_aq
 from zvc69_rt.errors import EntropyDecodeError, InputError, ZVC69FormatError
 from zvc69_rt.models.bundle import ModelBundle
 from zvc69_rt.models.scale_head import IntegerScaleHead
