@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
@@ -36,8 +37,9 @@ def register(sub) -> None:
     p.add_argument("--p-quality-offset", type=int, default=EncoderConfig.p_quality_offset,
                    help="quality points P/B-frames are coded below the I-frame (default %(default)s; 0 = same quality)")
     p.add_argument("--bframes", type=int, default=EncoderConfig.bframes, help="B-frames between references")
-    p.add_argument("--b-pyramid", action="store_true",
-                   help="hierarchical B-frames: the middle one is coded first as a reference (BBi) for the others")
+    p.add_argument("--b-pyramid", action=argparse.BooleanOptionalAction, default=EncoderConfig.b_pyramid,
+                   help="hierarchical B-frames: the middle one is coded first as a reference (BBi) for the "
+                   "others (default on; --no-b-pyramid: every B-frame from the two anchors)")
     p.add_argument("--preset", default=None, choices=PRESETS,
                    help="pipelined encoding with this preset (queue depth, workers; realtime ones code one motion field per P-frame)")
     p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "tensorrt"])

@@ -36,7 +36,7 @@ class EncoderConfig:
     quality: int = 57  # Q5
     gop: int = 32
     bframes: int = 0
-    b_pyramid: bool = False  # code the middle B-frame first as a reference (BBi) for the others, recursively
+    b_pyramid: bool = True  # with bframes >= 2: the middle B-frame first, as a reference (BBi) for the others
     preset: str | None = None
     backend: str = "auto"
     precision: str = "fp32"
@@ -65,7 +65,8 @@ class EncoderConfig:
             raise InputError(f"b_pyramid must be true or false, got {self.b_pyramid!r}")
         if self.b_pyramid and self.bframes > MAX_PYRAMID_BFRAMES:
             raise InputError(f"a B pyramid spans at most {MAX_PYRAMID_BFRAMES} B-frames (the decoder keeps "
-                             f"{MAX_PYRAMID_BFRAMES // 2} BBi references), got bframes {self.bframes}")
+                             f"{MAX_PYRAMID_BFRAMES // 2} BBi references), got bframes {self.bframes}; "
+                             "use fewer B-frames or b_pyramid false")
         if self.precision not in ("fp32", "fp16", "int8"):
             raise InputError(f"precision must be fp32, fp16 or int8, got {self.precision!r}")
         if self.backend not in ("auto", "onnxruntime", "tensorrt"):

@@ -21,11 +21,9 @@ Modes (``EncoderConfig.rate_control``):
 P/B quality offset (``EncoderConfig.p_quality_offset``, default 8): every mode codes
 P- and B-frames that many quality points below their GOP's I-frame (``q`` below is the
 I-frame's quality). A reference's quality is inherited by every frame predicted from it, so
-the I-frame is worth more bits than a P-frame at the same lambda. Tuned on training clips
-(Big Buck Bunny and a pan over a training photo, 12-frame IPPP GOPs, shipped models of
-session 2): offset 8 gave -3.1 % / -2.4 % BD-rate (PSNR-YUV) against offset 0, 12 or 16
--2.2 % to -3.7 %; an HM-style cycle of offsets (4, 12, 8, 12) only -1.0 %. The held-out
-figure is in docs/INTER.md.
+the I-frame is worth more bits than a P-frame at the same lambda. Chosen on training clips
+(`zvc69 eval video --training-clips --variants p0:p_quality_offset=0`): offset 0 costs
++2.6 % BD-rate (PSNR-YUV) against 8; docs/INTER.md "Tuning" has the table.
 
 There is no CRF mode: a "constant rate factor" would need a complexity measure the
 decoder-free encoder does not have before inference, so constant quality is CQP only.
