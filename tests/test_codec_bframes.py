@@ -272,6 +272,18 @@ def test_decoder_bounds_bbi_references_and_refuses_ambiguous_pts(bundle):
         dec.decode_rgb(replace(records[3][0], pts=2000), records[3][1])  # nothing after it
 
 
+def test_b_frames_need_increasing_pts(bundle):
+    from zvc69_rt.errors import InputError
+
+    frames = _pan(3)
+    frames[2].pts = 1
+    enc = Encoder(EncoderConfig(width=128, height=72, quality=60, gop=8, bframes=2), bundle=bundle)
+    enc.encode(frames[0])
+    enc.encode(frames[1])
+    with pytest.raises(InputError, match="pts 1 after pts 1.*strictly increasing"):
+        enc.encode(frames[2])
+
+
 @pytest.mark.parametrize("kwargs, match", [({"b_pyramid": 1}, "true or false"),
                                            ({"bframes": 16, "gop": 32}, "at most 15")])
 def test_pyramid_config_validation(kwargs, match):

@@ -110,6 +110,7 @@ class Encoder:
         self._waiting: list[_Work] = []  # frames between two anchors, in display order
         self._reference: np.ndarray | None = None  # decoder-side reconstruction (closed loop)
         self._position = 0  # frames sent to infer, for the GOP structure
+        self._last_pts: int | None = None
         self.matrix, self.range = coding_colorspace(config.width, config.height)
         self.rate_control = make_rate_control(config, gop=self.gop)
         self._queue: collections.deque[Packet] = collections.deque()
@@ -151,6 +152,11 @@ class Encoder:
         """Called strictly in frame order: P-frames predict from the previous anchor's
         reconstruction, B-frames from the anchors on either side."""
         index = work.index = self._position
+        if self.bframes and self._last_pts is not None and work.pts <= self._last_pts:
+            # the decoder finds a B-frame's references and the display order by pts
+            raise InputError(f"frame {index}: pts {work.pts} after pts {self._last_pts}; streams with B-frames "
+                             "need strictly increasing pts (renumber the frames or use --bframes 0)")
+        self._last_pts = work.pts
         self._position += 1
         if not self.is_anchor(index):
             work.waiting = True
