@@ -296,6 +296,7 @@ def export_bundle(ckpt: Path, out: Path, precisions=("fp32", "fp16", "int8"), no
         "kind": "intra",
         "latent_channels": cfg.M,
         "hyperprior_channels": cfg.N,
+        "transform_channels": cfg.transform_channels,
         "levels": cfg.levels,
         "alignment": 64,
         "graphs": files,

@@ -33,9 +33,14 @@ LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
 
 @dataclass(frozen=True)
 class ModelConfig:
-    N: int = 64  # transform / hyperprior channels
+    N: int = 64  # hyperprior channels (and the transforms', unless NT says otherwise)
     M: int = 96  # latent channels
     levels: int = len(LAMBDAS)
+    NT: int | None = None  # analysis/synthesis channels; None = N (checkpoints before session 3)
+
+    @property
+    def transform_channels(self) -> int:
+        return self.NT or self.N
 
 
 def round_ste(x: torch.Tensor) -> torch.Tensor:
@@ -56,14 +61,14 @@ class ScaleHead(nn.Sequential):
 class IntraModel(nn.Module):
     def __init__(self, cfg: ModelConfig = ModelConfig()):
         super().__init__()
-        N, M = cfg.N, cfg.M
+        N, M, T = cfg.N, cfg.M, cfg.transform_channels
         self.cfg = cfg
         self.ga = nn.Sequential(
-            conv_down(3, N), GDN(N), conv_down(N, N), GDN(N), conv_down(N, N), GDN(N), conv_down(N, M)
+            conv_down(3, T), GDN(T), conv_down(T, T), GDN(T), conv_down(T, T), GDN(T), conv_down(T, M)
         )
         self.gs = nn.Sequential(
-            SubpixelUp(M, N), GDN(N, inverse=True), SubpixelUp(N, N), GDN(N, inverse=True),
-            SubpixelUp(N, N), GDN(N, inverse=True), SubpixelUp(N, 3),
+            SubpixelUp(M, T), GDN(T, inverse=True), SubpixelUp(T, T), GDN(T, inverse=True),
+            SubpixelUp(T, T), GDN(T, inverse=True), SubpixelUp(T, 3),
         )
         self.ha = nn.Sequential(
             conv3(M, N), nn.LeakyReLU(inplace=True), conv_down(N, N), nn.LeakyReLU(inplace=True), conv_down(N, N)

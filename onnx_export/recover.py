@@ -120,7 +120,9 @@ def recover(bundle: Path) -> tuple[IntraModel, dict]:
     manifest = json.loads((bundle / "manifest.json").read_text())
     if manifest.get("kind") != "intra":
         raise ValueError(f"{bundle}: not an intra bundle")
-    cfg = ModelConfig(N=manifest["hyperprior_channels"], M=manifest["latent_channels"], levels=manifest["levels"])
+    n = manifest["hyperprior_channels"]
+    nt = manifest.get("transform_channels", n)  # absent before session 3: the transforms had N
+    cfg = ModelConfig(N=n, M=manifest["latent_channels"], levels=manifest["levels"], NT=None if nt == n else nt)
     model = IntraModel(cfg)
     graphs = manifest["graphs"]
     ana = _onnx_weights(bundle / graphs["analysis"]["fp32"])

@@ -38,3 +38,49 @@ def test_widening_preserves_the_model():
 def test_widening_must_widen():
     with pytest.raises(ValueError, match="does not widen"):
         widen(IntraModel(ModelConfig(N=8, M=12)), 12)
+
+
+def test_widening_the_transforms_preserves_the_model():
+    from onnx_export.widen import widen_transforms
+
+    torch.manual_seed(0)
+    small = IntraModel(ModelConfig(N=8, M=12)).eval()
+    with torch.no_grad():  # trained-looking GDN parameters, not the identity-ish initial ones
+        for m in small.modules():
+            if hasattr(m, "gamma") and hasattr(m, "beta"):
+                m.gamma.param.add_(0.05 * torch.rand_like(m.gamma.param))
+                m.beta.param.mul_(1.5)
+    wide = widen_transforms(small, 20).eval()
+    assert wide.cfg.N == 8 and wide.cfg.transform_channels == 20 and wide.cfg.M == 12
+    assert wide.ga[0].weight.shape[0] == 20 and wide.gs[0][0].weight.shape[0] == 80  # sub-pixel: 4 per channel
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        g, ig = small.gains(torch.tensor([5.0]))
+        torch.testing.assert_close(wide.ga(x * 2 - 1), small.ga(x * 2 - 1), rtol=1e-5, atol=1e-6)
+        assert wide.ga[:2](x * 2 - 1)[:, 8:].abs().max() > 0  # the new channels are alive
+        y = small.ga(x * 2 - 1) * g[:, :, None, None] * 10  # (a random model's y would round to 0)
+        torch.testing.assert_close(wide.gs(y * ig[:, :, None, None]), small.gs(y * ig[:, :, None, None]),
+                                   rtol=1e-5, atol=1e-6)
+        assert wide.gs[:2](y * ig[:, :, None, None])[:, 8:].abs().max() > 0
+        for a, b in ((wide.ha, small.ha), (wide.hs_mean, small.hs_mean)):  # the hyperprior is untouched
+            assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    with pytest.raises(ValueError, match="does not widen"):
+        widen_transforms(wide, 20)
+
+
+def test_transform_width_survives_export_and_recovery(tmp_path):
+    """A widened checkpoint exports (manifest transform_channels) and recovers with that width."""
+    from onnx_export.export import export_bundle
+    from onnx_export.recover import recover
+    from onnx_export.train import save
+    from onnx_export.widen import widen_transforms
+
+    torch.manual_seed(0)
+    wide = widen_transforms(IntraModel(ModelConfig(N=8, M=12)), 16)
+    save(tmp_path / "w.pt", wide, None, 7, 1.0, None, wide.cfg)
+    manifest = export_bundle(tmp_path / "w.pt", tmp_path / "bundle", precisions=("fp32",))
+    assert manifest["transform_channels"] == 16 and manifest["hyperprior_channels"] == 8
+    back, _ = recover(tmp_path / "bundle")
+    assert back.cfg.transform_channels == 16 and back.cfg.N == 8
+    for a, b in zip(back.gs.parameters(), wide.gs.parameters()):
+        torch.testing.assert_close(a, b)
