@@ -255,7 +255,7 @@ def test_fp16_decoder_parses_exactly_and_drifts_little(bundle, runners):
 
 
 def test_int8_encoder_graphs_decode_exactly_on_fp16_and_fp32(bundle):
-    """--precision int8: the encoder-only graphs (flow, residual analysis) are Q/DQ INT8,
+    """--precision int8: the flow graph is Q/DQ INT8 (residual analysis stays FP16),
     the decoder-side ones FP16, so an INT8 encode decodes bit-exactly with the FP16 graphs
     and parses identically (symbols, vectors) with the FP32 ones."""
     import onnx

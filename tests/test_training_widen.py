@@ -78,8 +78,16 @@ def test_transform_width_survives_export_and_recovery(tmp_path):
     torch.manual_seed(0)
     wide = widen_transforms(IntraModel(ModelConfig(N=8, M=12)), 16)
     save(tmp_path / "w.pt", wide, None, 7, 1.0, None, wide.cfg)
-    manifest = export_bundle(tmp_path / "w.pt", tmp_path / "bundle", precisions=("fp32",))
+    manifest = export_bundle(tmp_path / "w.pt", tmp_path / "bundle", precisions=("fp32", "int8"))
     assert manifest["transform_channels"] == 16 and manifest["hyperprior_channels"] == 8
+    # INT8 analysis: the hyper-analysis convs stay float (export.INT8_KEEP_FLOAT), the others are Q/DQ
+    import onnx
+
+    g = onnx.load(str(tmp_path / "bundle" / manifest["graphs"]["analysis"]["int8"])).graph
+    made_by = {o: n.op_type for n in g.node for o in n.output}
+    quantized = {n.name: made_by.get(n.input[1]) == "DequantizeLinear" for n in g.node if n.op_type == "Conv"}
+    assert not any(q for name, q in quantized.items() if name.startswith("/ha/"))
+    assert any(q for name, q in quantized.items() if name.startswith("/ga/"))
     back, _ = recover(tmp_path / "bundle")
     assert back.cfg.transform_channels == 16 and back.cfg.N == 8
     for a, b in zip(back.gs.parameters(), wide.gs.parameters()):
