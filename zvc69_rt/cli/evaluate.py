@@ -374,8 +374,8 @@ def run_video(args) -> int:
         raise InputError(f"--frames {args.frames} outside 1..10000")
     if args.gop < 1:
         raise InputError(f"--gop {args.gop} must be >= 1")
-    if not 0 <= args.bframes <= 16:
-        raise InputError(f"--bframes {args.bframes} outside 0..16")
+    if not 0 <= args.bframes <= 15:
+        raise InputError(f"--bframes {args.bframes} outside 0..15 (ZVC69's B pyramid spans at most 15)")
     if args.max_size < 16:
         raise InputError(f"--max-size {args.max_size} is too small (>= 16)")
     variants = parse_variants(args.variants)
