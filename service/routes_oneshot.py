@@ -86,6 +86,7 @@ async def encode_file(
                            ] = EncoderConfig.vbv_seconds,
     p_quality_offset: Annotated[int, Query(ge=0, le=100)] = EncoderConfig.p_quality_offset,
     motion_aq: Annotated[int, Query(ge=0, le=4)] = EncoderConfig.motion_aq,
+    b_quality_offset: Annotated[int, Query(ge=0, le=100)] = EncoderConfig.b_quality_offset,
 ) -> Response:
     """Body: a Y4M file (8-bit 4:2:0, streamed). Settings as query parameters, defaults as the CLI's."""
     s = state.settings
@@ -99,7 +100,7 @@ async def encode_file(
     source = io.BufferedReader(pipe, buffer_size=1 << 16)
     params = {"quality": quality, "gop": gop, "bframes": bframes, "b_pyramid": b_pyramid, "preset": preset,
               "rate_control": rate_control, "bitrate": bitrate, "vbv_seconds": vbv_seconds,
-              "p_quality_offset": p_quality_offset, "motion_aq": motion_aq}
+              "p_quality_offset": p_quality_offset, "motion_aq": motion_aq, "b_quality_offset": b_quality_offset}
     t0 = time.perf_counter()
 
     def job():

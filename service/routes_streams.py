@@ -43,6 +43,8 @@ class StreamCreate(BaseModel):
                                       description="target bit/s, vbr/cbr only")
     vbv_seconds: float = Field(EncoderConfig.vbv_seconds, ge=ratecontrol.MIN_VBV_SECONDS,
                                le=ratecontrol.MAX_VBV_SECONDS, description="cbr buffer, seconds of bitrate")
+    b_quality_offset: StrictInt = Field(EncoderConfig.b_quality_offset, ge=0, le=100,
+                                        description="quality points non-reference B-frames are coded below P")
     motion_aq: StrictInt = Field(EncoderConfig.motion_aq, ge=0, le=4,
                                  description="P/B residual quantisation by motion magnitude, 0 = off")
     p_quality_offset: StrictInt = Field(EncoderConfig.p_quality_offset, ge=0, le=100,

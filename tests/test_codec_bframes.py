@@ -219,9 +219,11 @@ def test_pyramid_coding_order_references_and_bit_exact_decode(bundle, monkeypatc
         return data, recon
 
     monkeypatch.setattr(bidir.BFrameCodec, "code", spy)
-    _, pkts, stream = _encode(bundle, frames, gop=8, bframes=3, b_pyramid=True)
+    _, pkts, stream = _encode(bundle, frames, gop=8, bframes=3, b_pyramid=True, b_quality_offset=5)
     assert [p.pts for p in pkts] == [0, 4, 2, 1, 3, 7, 6, 5, 8]
     assert [p.frame_type for p in pkts] == [0, 1, 3, 2, 2, 1, 3, 2, 0]
+    # I at 60, P and BBi 8 below (p_quality_offset), non-reference B 5 below those
+    assert [p.quality for p in pkts] == [60, 52, 52, 47, 47, 52, 52, 47, 60]
     reader = StreamReader(io.BytesIO(stream))
     dec = Decoder(reader.header, bundle=bundle)
     for fh, data in reader.iter_frames():
@@ -285,6 +287,7 @@ def test_b_frames_need_increasing_pts(bundle):
 
 
 @pytest.mark.parametrize("kwargs, match", [({"b_pyramid": 1}, "true or false"),
+                                           ({"b_quality_offset": -1}, "b_quality_offset"),
                                            ({"bframes": 16, "gop": 32}, "at most 15")])
 def test_pyramid_config_validation(kwargs, match):
     from zvc69_rt.errors import InputError

@@ -130,6 +130,7 @@ def test_create_validation_messages():
             ({"width": 64, "height": 64, "p_quality_offset": 101}, "p_quality_offset"),
             ({"width": 64, "height": 64, "b_pyramid": "yes"}, "b_pyramid"),
             ({"width": 64, "height": 64, "motion_aq": 5}, "motion_aq"),
+            ({"width": 64, "height": 64, "b_quality_offset": 101}, "b_quality_offset"),
             ({"width": 64, "height": 64, "fps_num": 0}, "fps_num"),
             ({"width": "64", "height": 64}, "width"),
             ({"width": 64, "height": 64, "gop": True}, "gop"),

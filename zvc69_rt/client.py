@@ -162,7 +162,7 @@ class ServiceClient:
     def open_stream(self, width: int, height: int, fps_num: int = 30, fps_den: int = 1, **settings: Any
                     ) -> RemoteStream:
         """POST /v1/streams; ``settings``: quality, gop, bframes, b_pyramid, preset, rate_control, bitrate,
-        vbv_seconds, p_quality_offset, motion_aq (None = server default)."""
+        vbv_seconds, p_quality_offset, b_quality_offset, motion_aq (None = server default)."""
         body = {"width": width, "height": height, "fps_num": fps_num, "fps_den": fps_den}
         body.update({k: v for k, v in settings.items() if v is not None})
         r = self.request("POST", "/v1/streams", json=body)
@@ -232,7 +232,7 @@ def encode_frames_via_server(client: ServiceClient, frames: Iterable[Frame], con
                                 b_pyramid=config.b_pyramid, preset=config.preset,
                                 rate_control=config.rate_control, bitrate=config.bitrate,
                                 vbv_seconds=config.vbv_seconds, p_quality_offset=config.p_quality_offset,
-                                motion_aq=config.motion_aq)
+                                b_quality_offset=config.b_quality_offset, motion_aq=config.motion_aq)
     with stream:
         for batch in _batches(frames, batch_bytes):
             stream.push(batch)

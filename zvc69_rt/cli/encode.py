@@ -31,6 +31,8 @@ def register(sub) -> None:
     p.add_argument("--vbv", type=float, default=EncoderConfig.vbv_seconds,
                    help="cbr buffer size in seconds of --bitrate (default %(default)s)")
     p.add_argument("--gop", type=int, default=EncoderConfig.gop, help="keyframe interval (default %(default)s)")
+    p.add_argument("--b-quality-offset", type=int, default=EncoderConfig.b_quality_offset,
+                   help="quality points non-reference B-frames are coded below the P-frames (default %(default)s)")
     p.add_argument("--motion-aq", type=int, default=EncoderConfig.motion_aq, metavar="0-4",
                    help="P/B residuals: coarser quantisation where motion is large, strength 1..4, "
                    "kept per frame only where it costs less (default 0 = off)")
@@ -82,7 +84,8 @@ def _config(args, src) -> EncoderConfig:
     return EncoderConfig(
         width=src.width, height=src.height, fps_num=src.fps_num, fps_den=src.fps_den, quality=quality,
         gop=args.gop, bframes=args.bframes, b_pyramid=args.b_pyramid, preset=args.preset,
-        p_quality_offset=args.p_quality_offset, motion_aq=args.motion_aq, backend=args.backend,
+        p_quality_offset=args.p_quality_offset, b_quality_offset=args.b_quality_offset, motion_aq=args.motion_aq,
+        backend=args.backend,
         precision=args.precision, model=args.model, **_rate_settings(args),
     )
 

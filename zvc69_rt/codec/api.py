@@ -46,6 +46,8 @@ class EncoderConfig:
     vbv_seconds: float = 1.0  # cbr buffer size in seconds of target bitrate
     # P/B-frames are coded this many quality points below their GOP's I-frame (see ratecontrol.py)
     p_quality_offset: int = 8
+    # non-reference B-frames (type 2) are coded this many quality points below the P-frames
+    b_quality_offset: int = 0
     # block-adaptive quantisation of P/B residuals by motion magnitude, strength 0 (off)..4 (codec/motion_aq.py)
     motion_aq: int = 0
 
@@ -75,6 +77,8 @@ class EncoderConfig:
         if not (isinstance(self.motion_aq, int) and not isinstance(self.motion_aq, bool)
                 and 0 <= self.motion_aq <= 4):
             raise InputError(f"motion_aq must be 0 (off)..4, got {self.motion_aq!r}")
+        if not (isinstance(self.b_quality_offset, int) and 0 <= self.b_quality_offset <= 100):
+            raise InputError(f"b_quality_offset must be 0..100, got {self.b_quality_offset!r}")
         if not (isinstance(self.p_quality_offset, int) and 0 <= self.p_quality_offset <= 100):
             raise InputError(f"p_quality_offset must be 0..100, got {self.p_quality_offset!r}")
 

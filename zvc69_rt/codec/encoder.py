@@ -185,6 +185,8 @@ class Encoder:
                 reference: bool = False) -> tuple[Packet, np.ndarray]:
         rc = self.rate_control
         q = rc.quality_for(work.index, FRAME_P)  # the controller models B-frames as P-frames
+        if not reference:  # nothing predicts from it: its quality is worth less
+            q = max(0, q - self.config.b_quality_offset)
         data, recon = self.bidir.code(self.bidir.analyse(work.x, ref0, ref1, q))
         if rc.needs_bits:
             rc.update(work.index, FRAME_P, (len(data) + FRAME_RECORD_HEADER_BYTES) * 8)
