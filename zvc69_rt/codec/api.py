@@ -46,8 +46,9 @@ class EncoderConfig:
     vbv_seconds: float = 1.0  # cbr buffer size in seconds of target bitrate
     # P/B-frames are coded this many quality points below their GOP's I-frame (see ratecontrol.py)
     p_quality_offset: int = 8
-    # non-reference B-frames (type 2) are coded this many quality points below the P-frames
-    b_quality_offset: int = 0
+    # non-reference B-frames (type 2) are coded this many quality points below the P-frames (tuned:
+    # docs/INTER.md "Tuning")
+    b_quality_offset: int = 18
     # block-adaptive quantisation of P/B residuals by motion magnitude, strength 0 (off)..4 (codec/motion_aq.py)
     motion_aq: int = 0
 
