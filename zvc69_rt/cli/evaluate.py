@@ -450,7 +450,8 @@ def run_video(args) -> int:
          "no_zvc69", "model", "variants"],
     )
     md = [
-        "# RD evaluation: held-out video\n",
+        "# RD evaluation: " + ("TRAINING clips (for tuning, not results)\n" if args.training_clips
+                               else "held-out video\n"),
         f"Command: `{cmd}` ({elapsed:.0f} s)\n",
         "Clips: " + ", ".join(f"{n} ({f[0].width}x{f[0].height}, {len(f)} frames)" for n, f in clips)
         + f"; GOP {args.gop}, B-frames {args.bframes}, {args.fps} fps.\n",
