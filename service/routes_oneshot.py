@@ -22,7 +22,7 @@ from zvc69_rt.service.routes_streams import OCTETS, encoder_config
 from zvc69_rt.service.state import ServiceState, get_state
 
 from zvc69_rt.codec import ratecontrol
-from zvc69_rt.codec.api import EncoderConfig
+from zvc69_rt.codec.api import MAX_AQ_STRENGTH, EncoderConfig
 
 router = APIRouter(prefix="/v1", tags=["files"])
 Owner = Annotated[str, Depends(require_key)]
@@ -85,7 +85,7 @@ async def encode_file(
     vbv_seconds: Annotated[float, Query(ge=ratecontrol.MIN_VBV_SECONDS, le=ratecontrol.MAX_VBV_SECONDS)
                            ] = EncoderConfig.vbv_seconds,
     p_quality_offset: Annotated[int, Query(ge=0, le=100)] = EncoderConfig.p_quality_offset,
-    motion_aq: Annotated[int, Query(ge=0, le=4)] = EncoderConfig.motion_aq,
+    motion_aq: Annotated[int, Query(ge=0, le=MAX_AQ_STRENGTH)] = EncoderConfig.motion_aq,
     b_quality_offset: Annotated[int, Query(ge=0, le=100)] = EncoderConfig.b_quality_offset,
 ) -> Response:
     """Body: a Y4M file (8-bit 4:2:0, streamed). Settings as query parameters, defaults as the CLI's."""

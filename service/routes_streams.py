@@ -13,7 +13,7 @@ from zvc69_rt.service.state import ServiceState, get_state
 from zvc69_rt.service.streams import Stream, StreamState
 
 from zvc69_rt.codec import ratecontrol
-from zvc69_rt.codec.api import MAX_DIMENSION, MIN_DIMENSION, EncoderConfig
+from zvc69_rt.codec.api import MAX_AQ_STRENGTH, MAX_DIMENSION, MIN_DIMENSION, EncoderConfig
 from zvc69_rt.errors import InputError
 from zvc69_rt.frame import Frame
 
@@ -45,7 +45,7 @@ class StreamCreate(BaseModel):
                                le=ratecontrol.MAX_VBV_SECONDS, description="cbr buffer, seconds of bitrate")
     b_quality_offset: StrictInt = Field(EncoderConfig.b_quality_offset, ge=0, le=100,
                                         description="quality points non-reference B-frames are coded below P")
-    motion_aq: StrictInt = Field(EncoderConfig.motion_aq, ge=0, le=4,
+    motion_aq: StrictInt = Field(EncoderConfig.motion_aq, ge=0, le=MAX_AQ_STRENGTH,
                                  description="P/B residual quantisation by motion magnitude, 0 = off")
     p_quality_offset: StrictInt = Field(EncoderConfig.p_quality_offset, ge=0, le=100,
                                         description="quality points P/B-frames are coded below the I-frame")

@@ -318,6 +318,9 @@ def test_motion_aq_levels_follow_integer_thresholds():
     np.testing.assert_allclose(motion_aq.STEPS, (t[2] / t[0]) ** np.arange(5), rtol=1e-6)
     with pytest.raises(ValueError):
         motion_aq.block_levels(field(0, 0, h=20), 1)
+    from zvc69_rt.codec.api import MAX_AQ_STRENGTH
+
+    assert MAX_AQ_STRENGTH == motion_aq.MAX_STRENGTH  # the config's bound is the module's
 
 
 def test_motion_aq_frames_decode_bit_exactly(bundle, runners):

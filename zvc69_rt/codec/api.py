@@ -17,7 +17,8 @@ from zvc69_rt.errors import InputError
 MIN_DIMENSION = 64
 MAX_DIMENSION = 8192
 NUM_LEVELS = 8
-MAX_PYRAMID_BFRAMES = 15  # B-frames a pyramid may span (7 BBi references; the decoder keeps up to 15)
+MAX_PYRAMID_BFRAMES = 15  # B-frames a pyramid may span (7 of them BBi references)
+MAX_AQ_STRENGTH = 4  # = codec.motion_aq.MAX_STRENGTH, not imported: that pulls numba into every CLI start
 
 
 def level_to_quality(level: int) -> int:
@@ -49,7 +50,7 @@ class EncoderConfig:
     # non-reference B-frames (type 2) are coded this many quality points below the P-frames (tuned:
     # docs/INTER.md "Tuning")
     b_quality_offset: int = 18
-    # block-adaptive quantisation of P/B residuals by motion magnitude, strength 0 (off)..4 (codec/motion_aq.py)
+    # block-adaptive quantisation of P/B residuals by motion magnitude, strength 0 (off)..MAX_AQ_STRENGTH
     motion_aq: int = 0
 
     def validate(self) -> None:
@@ -67,21 +68,20 @@ class EncoderConfig:
         if not isinstance(self.b_pyramid, bool):
             raise InputError(f"b_pyramid must be true or false, got {self.b_pyramid!r}")
         if self.b_pyramid and self.bframes > MAX_PYRAMID_BFRAMES:
-            raise InputError(f"a B pyramid spans at most {MAX_PYRAMID_BFRAMES} B-frames (the decoder keeps "
-                             f"{MAX_PYRAMID_BFRAMES // 2} BBi references), got bframes {self.bframes}; "
-                             "use fewer B-frames or b_pyramid false")
+            raise InputError(f"a B pyramid spans at most {MAX_PYRAMID_BFRAMES} B-frames (the decoder bounds the "
+                             f"references it keeps), got bframes {self.bframes}; use fewer B-frames or b_pyramid false")
         if self.precision not in ("fp32", "fp16", "int8"):
             raise InputError(f"precision must be fp32, fp16 or int8, got {self.precision!r}")
         if self.backend not in ("auto", "onnxruntime", "tensorrt"):
             raise InputError(f"backend must be auto, onnxruntime or tensorrt, got {self.backend!r}")
         validate_settings(self.rate_control, self.bitrate, self.vbv_seconds)
         if not (isinstance(self.motion_aq, int) and not isinstance(self.motion_aq, bool)
-                and 0 <= self.motion_aq <= 4):
-            raise InputError(f"motion_aq must be 0 (off)..4, got {self.motion_aq!r}")
-        if not (isinstance(self.b_quality_offset, int) and 0 <= self.b_quality_offset <= 100):
-            raise InputError(f"b_quality_offset must be 0..100, got {self.b_quality_offset!r}")
-        if not (isinstance(self.p_quality_offset, int) and 0 <= self.p_quality_offset <= 100):
-            raise InputError(f"p_quality_offset must be 0..100, got {self.p_quality_offset!r}")
+                and 0 <= self.motion_aq <= MAX_AQ_STRENGTH):
+            raise InputError(f"motion_aq must be 0 (off)..{MAX_AQ_STRENGTH}, got {self.motion_aq!r}")
+        for name in ("b_quality_offset", "p_quality_offset"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and 0 <= v <= 100):
+                raise InputError(f"{name} must be 0..100, got {v!r}")
 
 
 @dataclass

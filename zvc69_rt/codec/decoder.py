@@ -24,7 +24,9 @@ import collections
 
 import numpy as np
 
+from zvc69_rt.bitstream.frame_header import B_TYPES, FRAME_TYPE_NAMES, FrameType
 from zvc69_rt.bitstream.header import HeaderFlags
+from zvc69_rt.codec.api import MAX_PYRAMID_BFRAMES
 from zvc69_rt.codec.bidir import BFrameCodec
 from zvc69_rt.codec.colorspace import coding_colorspace
 from zvc69_rt.codec.inter import DECODER_GRAPHS as P_DECODER_GRAPHS
@@ -37,11 +39,9 @@ from zvc69_rt.io.color import rgb_to_yuv420
 from zvc69_rt.io.padding import crop
 from zvc69_rt.models.bundle import ModelBundle
 
-FRAME_TYPE_NAMES = {0: "I", 1: "P", 2: "B", 3: "BBi"}
-FRAME_I, FRAME_P, FRAME_B, FRAME_BBI = 0, 1, 2, 3
-#: Decoded frames kept for prediction: two anchors and up to 15 BBi frames between them
-#: (the encoder's pyramid over 15 B-frames holds 7).
-MAX_REFERENCES = 17
+#: Decoded frames kept for prediction: two anchors and up to MAX_PYRAMID_BFRAMES BBi frames
+#: between them (the encoder's pyramid over that many B-frames holds half as many).
+MAX_REFERENCES = 2 + MAX_PYRAMID_BFRAMES
 
 
 class Decoder:
@@ -90,14 +90,14 @@ class Decoder:
         if ftype not in FRAME_TYPE_NAMES:
             raise ZVC69FormatError(f"frame {n}: frame_type {ftype} is not one of 0..3")
         name = FRAME_TYPE_NAMES[ftype]
-        if ftype != FRAME_I and (self.inter is None or self._reference is None):
+        if ftype != FrameType.I and (self.inter is None or self._reference is None):
             raise ZVC69FormatError(
                 f"frame {n}: {name}-frame " + (
                     "before any I-frame" if self.inter is not None else
                     "in a stream whose header (gop_size) or model has no inter frames")
             )
         refs = None
-        if ftype in (FRAME_B, FRAME_BBI):
+        if ftype in B_TYPES:
             if not self.reorder:
                 raise ZVC69FormatError(f"frame {n}: {name}-frame in a stream whose header has no HAS_B_FRAMES flag")
             refs = self._bidir_references(frame_header.pts)
@@ -105,7 +105,7 @@ class Decoder:
                 raise ZVC69FormatError(
                     f"frame {n}: {name}-frame at pts {frame_header.pts} without references decoded before it on "
                     "both sides of its pts (GOPs are closed)")
-            if ftype == FRAME_BBI and len(self._refs) >= MAX_REFERENCES:
+            if ftype == FrameType.BBI and len(self._refs) >= MAX_REFERENCES:
                 raise ZVC69FormatError(f"frame {n}: more than {MAX_REFERENCES - 2} BBi frames between two anchors")
         lh, lw = frame_header.latent_height, frame_header.latent_width
         if (lh, lw) != self.latent_size:
@@ -118,21 +118,21 @@ class Decoder:
         try:
             if refs is not None:
                 rgb = self.bidir.decompress(data, refs[0], refs[1], (lh, lw), frame_header.quality_level)
-            elif ftype == FRAME_P:
+            elif ftype == FrameType.P:
                 rgb = self.inter.decompress(data, self._reference, (lh, lw), frame_header.quality_level)
             else:
                 rgb = self.intra.decompress(data, (lh, lw), frame_header.quality_level)
         except ZVC69FormatError as exc:
-            if ftype != FRAME_B:  # a broken reference must not feed later frames
+            if ftype != FrameType.B:  # a broken reference must not feed later frames
                 self._reference = None
                 self._refs = []
             raise type(exc)(f"frame {n}: {exc}") from exc
-        if self.inter is not None and ftype != FRAME_B:
+        if self.inter is not None and ftype != FrameType.B:
             pts = frame_header.pts
-            if ftype == FRAME_BBI:
+            if ftype == FrameType.BBI:
                 self._refs.append((pts, rgb))
             else:  # closed GOPs: an I-frame drops the previous GOP; a P-frame the frames before its reference
-                self._refs = ([(self._reference_pts, self._reference)] if ftype == FRAME_P else []) + [(pts, rgb)]
+                self._refs = ([(self._reference_pts, self._reference)] if ftype == FrameType.P else []) + [(pts, rgb)]
                 self._reference, self._reference_pts = rgb, pts
         return rgb
 
@@ -156,11 +156,11 @@ class Decoder:
         ftype = frame_header.frame_type
         if not self.reorder:
             self._frames.append(frame)
-        elif ftype == FRAME_B:
+        elif ftype == FrameType.B:
             self._release(frame.pts)
             self._frames.append(frame)
         else:
-            if ftype != FRAME_BBI:
+            if ftype != FrameType.BBI:
                 self._release(None)
             self._held.append(frame)
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zvc69_rt.bitstream.frame_header import SIZE as FRAME_RECORD_HEADER_BYTES
+from zvc69_rt.bitstream.frame_header import FrameType
 from zvc69_rt.codec.api import EncoderConfig, Packet
 from zvc69_rt.codec.bidir import BFrameCodec
 from zvc69_rt.codec.colorspace import coding_colorspace
@@ -52,16 +53,11 @@ from zvc69_rt.io.padding import pad_to_multiple
 from zvc69_rt.models.bundle import ModelBundle
 from zvc69_rt.pipeline.config import PipelineConfig
 
-FRAME_I = 0
-FRAME_P = 1
-FRAME_B = 2
-FRAME_BBI = 3
-
 
 @dataclass
 class _Work:
     pts: int
-    frame_type: int = FRAME_I
+    frame_type: int = FrameType.I
     x: np.ndarray | None = None
     latents: IntraLatents | None = None
     data: bytes | None = None  # P-frames are entropy coded in infer (the next frame needs their recon)
@@ -184,20 +180,20 @@ class Encoder:
     def _code_b(self, work: _Work, ref0: np.ndarray, ref1: np.ndarray,
                 reference: bool = False) -> tuple[Packet, np.ndarray]:
         rc = self.rate_control
-        q = rc.quality_for(work.index, FRAME_P)  # the controller models B-frames as P-frames
+        q = rc.quality_for(work.index, FrameType.P)  # the controller models B-frames as P-frames
         if not reference:  # nothing predicts from it: its quality is worth less
             q = max(0, q - self.config.b_quality_offset)
         data, recon = self.bidir.code(self.bidir.analyse(work.x, ref0, ref1, q))
         if rc.needs_bits:
-            rc.update(work.index, FRAME_P, (len(data) + FRAME_RECORD_HEADER_BYTES) * 8)
+            rc.update(work.index, FrameType.P, (len(data) + FRAME_RECORD_HEADER_BYTES) * 8)
         work.x = None
         h, w = self.latent_size
-        ftype = FRAME_BBI if reference else FRAME_B
+        ftype = FrameType.BBI if reference else FrameType.B
         return Packet(frame_type=ftype, pts=work.pts, quality=q, latent_height=h, latent_width=w, data=data), recon
 
     def _code_anchor(self, work: _Work, index: int) -> None:
         keyframe = index % self.gop == 0
-        work.frame_type = FRAME_I if keyframe else FRAME_P
+        work.frame_type = FrameType.I if keyframe else FrameType.P
         rc = self.rate_control
         q = work.quality = rc.quality_for(index, work.frame_type)
         if keyframe:
@@ -229,7 +225,7 @@ class Encoder:
             return lam * float(np.mean(np.square(work.x - recon, dtype=np.float64))) + 8 * len(data) / pixels
 
         if cost(idata, irecon) < cost(work.data, self._reference):
-            work.frame_type, work.data, self._reference = FRAME_I, idata, irecon
+            work.frame_type, work.data, self._reference = FrameType.I, idata, irecon
 
     def entropy_code(self, work: _Work) -> Packet | list[Packet]:
         """The frame's packet; with B-frames a list: [] while it waits, or the anchor's
