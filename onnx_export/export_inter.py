@@ -117,21 +117,12 @@ def inter_tables(model: InterModel, ref: torch.Tensor, cur: torch.Tensor) -> dic
     return t
 
 
-def int8_calibration_feeds(model: InterModel, ref: torch.Tensor, cur: torch.Tensor
-                           ) -> dict[str, list[dict[str, np.ndarray]]]:
-    """Real (ref, cur) pairs as graph inputs for INT8 activation ranges, the residual
-    analysis fed the model's own prediction and gains spread over the quality levels."""
-    cfg = model.cfg
-    feeds: dict[str, list[dict[str, np.ndarray]]] = {"motion_estimation": [], "residual_analysis": []}
-    levels = np.linspace(0, cfg.levels - 1, ref.shape[0])
-    with torch.no_grad():
-        for i in range(ref.shape[0]):
-            r, c = ref[i : i + 1], cur[i : i + 1]
-            pred = warp(r, upsample_motion(torch.round(model.motion(r, c) * 4) / 4))
-            g = model.gains(float(levels[i]))[0][None, :, None, None]
-            feeds["motion_estimation"].append({"ref": r.numpy(), "cur": c.numpy()})
-            feeds["residual_analysis"].append({"cur": c.numpy(), "pred": pred.numpy(), "gain": g.numpy()})
-    return feeds
+def int8_calibration_feeds(ref: torch.Tensor, cur: torch.Tensor) -> dict[str, list[dict[str, np.ndarray]]]:
+    """Real (ref, cur) training pairs as inputs of the INT8_GRAPHS, for activation ranges.
+    (Session 3 also calibrated residual_analysis, fed the model's own prediction and gains
+    over the levels, before its INT8 variant was dropped: see INT8_GRAPHS.)"""
+    pairs = [{"ref": ref[i : i + 1].numpy(), "cur": cur[i : i + 1].numpy()} for i in range(ref.shape[0])]
+    return {"motion_estimation": pairs}
 
 
 def export_graphs(model: InterModel, out: Path, precisions=("fp32",),
@@ -158,7 +149,7 @@ def export_graphs(model: InterModel, out: Path, precisions=("fp32",),
     }
     if "int8" in precisions and calib is None:
         raise ValueError("INT8 export needs calibration pairs (calib=(ref, cur))")
-    feeds = int8_calibration_feeds(model, *calib) if "int8" in precisions else {}
+    feeds = int8_calibration_feeds(*calib) if "int8" in precisions else {}
     files: dict[str, dict[str, str]] = {}
     for name, (mod, args, ins, outs) in specs.items():
         axes = {n: dyn for n in ins + outs if n not in ("gain", "inv_gain")}

@@ -52,14 +52,17 @@ def block_levels(motion: CodedMotion, strength: int) -> np.ndarray:
     return levels
 
 
+def _per_cell(levels: np.ndarray) -> np.ndarray:
+    """Block levels [H/64, W/64] spread over the residual latent grid [1, H/8, W/8]."""
+    cells = BLOCK_PX // 8
+    return np.repeat(np.repeat(levels, cells, axis=0), cells, axis=1)[None]
+
+
 def step_map(levels: np.ndarray) -> np.ndarray:
     """float32 [1, H/8, W/8] quantisation step of every residual latent cell."""
-    cells = BLOCK_PX // 8
-    return STEPS[np.repeat(np.repeat(levels, cells, axis=0), cells, axis=1)][None]
+    return STEPS[_per_cell(levels)]
 
 
 def shift_index(index: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """Scale-table rows for the quantised symbols: each block's rows move down by 2 per level."""
-    cells = BLOCK_PX // 8
-    down = ROWS_PER_LEVEL * np.repeat(np.repeat(levels, cells, axis=0), cells, axis=1)[None]
-    return np.maximum(index.astype(np.int32) - down, 0).astype(index.dtype)
+    return np.maximum(index.astype(np.int32) - ROWS_PER_LEVEL * _per_cell(levels), 0).astype(index.dtype)
