@@ -81,21 +81,24 @@ def test_custom_allocator_is_used_and_checked():
 
 
 def test_pipeline_steady_state_allocates_nothing():
+    """Allocations are bounded by the pipeline's buffer budget, not by the number of frames.
+    The pool may hold four times that budget, so a pipeline that needed more buffers (or
+    never gave them back) would show it; when within the budget the last buffer is first
+    needed depends on thread timing, so the count is over the whole run (a "no misses after
+    frame 15" version of this test failed about one run in five on a busy machine)."""
     cfg = PipelineConfig(queue_depth=4, num_workers=2)
     frames = make_frames(80, w=32, h=16)
     nbytes = frames[0].y.size + 2 * frames[0].u.size
-    pool = FramePool((nbytes,), np.uint8, capacity=cfg.buffers)
+    pool = FramePool((nbytes,), np.uint8, capacity=4 * cfg.buffers)
     staged = HashStaged(jitter_ms=1.0, pool=pool)
     enc = PipelinedEncoder(staged, cfg, pools={"frames": pool})
     out = []
-    for i, f in enumerate(frames):
+    for f in frames:
         enc.submit(f, timeout=5)
-        if i == 15:  # warm-up done: every buffer the pipeline needs exists now
-            pool.reset_stats()
         while (p := enc.try_recv()) is not None:
             out.append(p)
     out.extend(enc.flush(timeout=10))
     s = enc.stats().pools["frames"]
-    assert s["misses"] == 0 and s["hits"] >= 60
+    assert s["misses"] <= cfg.buffers and s["hits"] >= len(frames) - cfg.buffers
     assert s["allocated"] <= cfg.buffers and s["peak"] <= cfg.buffers
     assert out == encode_sequential(HashStaged(), frames)  # pooled path, same bytes
