@@ -111,8 +111,9 @@ class MotionBatchSampler:
     """
 
     def __init__(self, photos: list[np.ndarray], frames: list[np.ndarray], size: int = 128,
-                 seed: int = 0, real_fraction: float = 0.4, ref_noise: float = 2.0 / 255):
-        self.synthetic = SyntheticMotion(photos, size, seed)
+                 seed: int = 0, real_fraction: float = 0.4, ref_noise: float = 2.0 / 255,
+                 max_shift: float = 12.0):
+        self.synthetic = SyntheticMotion(photos, size, seed, max_shift=max_shift)
         self.video = VideoPairs(frames, size, seed) if len(frames) >= 3 else None
         self.rng = np.random.default_rng(seed + 2)
         self.real_fraction = real_fraction if self.video else 0.0

@@ -98,7 +98,9 @@ def test_graph_shapes_and_warp_matches_torch(bundle, runners):
 @pytest.mark.parametrize("skip", ["never", "auto"])
 def test_closed_loop_encoder_decoder_match(bundle, runners, skip):
     frames = _scene(6)
-    enc = PFrameCodec(bundle, runners, skip=skip)
+    # the network's own estimate is under test (block matching may prefer quarter-pel
+    # vectors that smooth the decoded reference's coding noise: tests/test_motion_search.py)
+    enc = PFrameCodec(bundle, runners, skip=skip, block_search=False)
     dec = PFrameCodec(bundle, {g: runners[g] for g in DECODER_GRAPHS})
     enc_ref = dec_ref = frames[0]
     for i in range(1, len(frames)):

@@ -18,13 +18,16 @@ def test_presets_are_valid_and_ordered_by_intent():
     assert cfgs["low_latency"].target_latency_ms < cfgs["realtime_1080p"].target_latency_ms
     assert cfgs["high_throughput"].queue_depth > cfgs["realtime_1080p"].queue_depth
     assert cfgs["realtime_1080p"].max_pool_bytes > cfgs["realtime_720p"].max_pool_bytes
+    for name in ("realtime_720p", "realtime_1080p", "low_latency"):  # one estimate, no block matching
+        assert cfgs[name].motion_candidates == 1 and not cfgs[name].block_search
+    assert cfgs["high_throughput"].block_search and PipelineConfig().block_search
     with pytest.raises(InputError, match="unknown pipeline preset 'fast'"):
         PipelineConfig.preset("fast")
 
 
 @pytest.mark.parametrize("field,value", [("queue_depth", 0), ("num_workers", 1000), ("num_workers", True),
                                          ("target_latency_ms", 0), ("max_pool_bytes", -1),
-                                         ("pool_buffers", -2)])
+                                         ("pool_buffers", -2), ("block_search", 1)])
 def test_validation_names_the_field(field, value):
     with pytest.raises(InputError, match=field):
         PipelineConfig(**{field: value}).validate()

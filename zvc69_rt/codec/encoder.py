@@ -96,8 +96,9 @@ class Encoder:
         self.intra = IntraCodec(self.bundle, runners)
         self.pipeline_config = PipelineConfig.preset(config.preset) if config.preset else None
         effort = self.pipeline_config.motion_candidates if self.pipeline_config else RD_CANDIDATES
-        self.inter = PFrameCodec(self.bundle, runners, rd_candidates=effort,
-                                 aq_strength=config.motion_aq) if self.gop > 1 else None
+        search = self.pipeline_config.block_search if self.pipeline_config else True
+        self.inter = PFrameCodec(self.bundle, runners, rd_candidates=effort, aq_strength=config.motion_aq,
+                                 block_search=search) if self.gop > 1 else None
         self.bframes = config.bframes if self.gop > 1 else 0
         # P-frames that would cost more than an I-frame become I-frames (low delay, full effort)
         auto = self.inter is not None and not self.bframes and self.inter.rd_candidates > 1

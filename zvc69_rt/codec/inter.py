@@ -23,7 +23,7 @@ import numpy as np
 
 from zvc69_rt import entropy
 from zvc69_rt.bitstream.motion_header import MotionPrecision
-from zvc69_rt.codec import motion_aq
+from zvc69_rt.codec import motion_aq, motion_search
 from zvc69_rt.codec.motion import (
     CodedMotion,
     block_mean,
@@ -54,6 +54,8 @@ MOTION_BLOCKS = (1, 4, 16)
 MOTION_LAMBDA_SCALE = 0.1
 #: Motion fields coded in full by PFrameCodec.encode to pick the best (1 = trust the estimate).
 RD_CANDIDATES = 3
+#: Fields (of those scored at quarter pel) also tried at half and full pel.
+PRECISION_RETRIES = 2
 
 
 def should_skip_residual(residual: np.ndarray, threshold: float = SKIP_MSE) -> bool:
@@ -85,12 +87,12 @@ class ParsedPFrame:
 
 class PFrameCodec:
     def __init__(self, bundle: ModelBundle, runners: dict, num_slices: int | None = None, skip: str = "auto",
-                 rd_candidates: int = RD_CANDIDATES, aq_strength: int = 0):
+                 rd_candidates: int = RD_CANDIDATES, aq_strength: int = 0, block_search: bool = True):
         """skip: "auto" (rate-distortion decision), "never" (code every residual the fast
         test does not find zero), "always" (prediction only: cheapest, lowest quality).
         aq_strength: 1..4, block-adaptive quantisation by motion magnitude
         (codec/motion_aq.py), tried beside plain quantisation and kept where it costs less;
-        0 = off."""
+        0 = off. block_search: also try the block-matching fields (codec/motion_search.py)."""
         if skip not in ("auto", "never", "always"):
             raise InputError(f"skip must be auto, never or always, got {skip!r}")
         if not 0 <= aq_strength <= motion_aq.MAX_STRENGTH:
@@ -113,6 +115,7 @@ class PFrameCodec:
         self.num_slices = num_slices
         self.skip = skip
         self.rd_candidates = max(1, int(rd_candidates))
+        self.block_search = bool(block_search)
 
     def _run(self, graph: str, **inputs: np.ndarray) -> dict[str, np.ndarray]:
         runner = self.runners.get(graph)
@@ -171,29 +174,76 @@ class PFrameCodec:
                           count: int = 1) -> list[tuple[CodedMotion, np.ndarray]]:
         """The `count` motion fields of least estimated cost, cheapest first: (motion, pred).
 
-        The estimate weighs the prediction error by MOTION_LAMBDA_SCALE * lambda: the
-        residual coder removes most of that error for far fewer bits than lambda * MSE."""
+        Fields: the flow network's estimate (smoothed at MOTION_BLOCKS), its median, and when
+        the frame moves as a whole (motion_search.global_translation), that translation, the
+        network's estimate against the reference pre-shifted by it (the network only sees
+        what is left) and a block-matching field. Each is scored at quarter pel; the
+        PRECISION_RETRIES best are also tried at half and full pel. The estimate weighs the
+        prediction error by MOTION_LAMBDA_SCALE * lambda: the residual coder removes most
+        of that error for far fewer bits than lambda * MSE.
+
+        With count > 1 the list also holds the best of the network's own fields and the zero
+        field when they did not make the cut: the estimate is a poor judge of what the
+        residual coder will spend (bikes.mp4: the global pan predicted 4.6 dB better than the
+        zero field and still cost 8 % more bits), so encode() codes those in full too."""
         lam = self.lagrangian(quality) * MOTION_LAMBDA_SCALE
         pixels = cur.shape[1] * cur.shape[2]
-        flow = self._run("motion_estimation", ref=ref[None].astype(np.float32, copy=False), cur=cur[None])["flow"][0]
-        precisions = (MotionPrecision.QUARTER_PEL, MotionPrecision.HALF_PEL, MotionPrecision.FULL_PEL) \
-            if precision is None else (MotionPrecision(precision),)
-        fields = [f for f in (block_mean(flow, b) for b in MOTION_BLOCKS) if f is not None]
-        fields.append(np.broadcast_to(np.median(flow, axis=(1, 2))[:, None, None], flow.shape))
-        cands = [quantize(f, p) for f in fields for p in precisions]
-        cands = [c for c in cands if not c.is_zero] + [quantize(np.zeros_like(flow), precisions[0])]
+        coarse = (MotionPrecision.HALF_PEL, MotionPrecision.FULL_PEL) if precision is None else ()
+        first = MotionPrecision.QUARTER_PEL if precision is None else MotionPrecision(precision)
         scored, seen = [], set()
-        for cand in cands:
+
+        def score(cand: CodedMotion, field: int) -> None:
             key = (int(cand.precision), cand.vectors.tobytes())
             if key in seen:
-                continue
+                return
             seen.add(key)
             pred = self.predict(ref, cand)
             cost = lam * float(np.mean(np.square(cur - pred, dtype=np.float64))) \
                 + estimate_motion_bits(cand) / pixels
-            scored.append((cost, len(scored), cand, pred))
+            scored.append((cost, len(scored), cand, pred, field))
+
+        fields, network_fields = self._motion_fields(cur, ref)
+        for i, f in enumerate(fields):
+            cand = quantize(f, first)
+            if not cand.is_zero:
+                score(cand, i)
+        for i in sorted({t[4] for t in sorted(scored, key=lambda t: t[:2])[:PRECISION_RETRIES]}):
+            for p in coarse:
+                cand = quantize(fields[i], p)
+                if not cand.is_zero:
+                    score(cand, i)
+        score(quantize(np.zeros_like(fields[0]), first), -1)
         scored.sort(key=lambda t: t[:2])
-        return [(c, p) for _, _, c, p in scored[:count]]
+        chosen = scored[:count]
+        if count > 1:
+            network = next((t for t in scored if 0 <= t[4] < network_fields), None)
+            zero = next(t for t in scored if t[2].is_zero)
+            chosen += [t for t in (network, zero) if t is not None and all(t is not c for c in chosen)]
+        return [(c, p) for _, _, c, p, _ in chosen]
+
+    def _motion_fields(self, cur: np.ndarray, ref: np.ndarray) -> tuple[list[np.ndarray], int]:
+        """Candidate float fields [2, H/4, W/4] in pixels (see motion_candidates), and how
+        many of them (the first ones) are the network's own estimate."""
+        def estimate(r: np.ndarray) -> np.ndarray:
+            return self._run("motion_estimation", ref=r[None].astype(np.float32, copy=False), cur=cur[None])["flow"][0]
+
+        flow = estimate(ref)
+        fields = [f for f in (block_mean(flow, b) for b in MOTION_BLOCKS) if f is not None]
+        fields.append(np.broadcast_to(np.median(flow, axis=(1, 2))[:, None, None], flow.shape))
+        network = len(fields)
+        if not self.block_search:
+            return fields, network
+        cur_y, ref_y = motion_search.luma(cur), motion_search.luma(ref)
+        g = motion_search.global_translation(cur_y, ref_y)
+        gi = np.rint(g).astype(int)
+        if not gi.any():  # no whole-frame motion the network could have missed
+            return fields, network
+        fields.append(np.broadcast_to(g[:, None, None], flow.shape))
+        shifted = estimate(motion_search.shift_reference(ref, int(gi[0]), int(gi[1])))
+        shifted = shifted + gi[:, None, None].astype(np.float32)
+        fields += [f for f in (block_mean(shifted, b) for b in MOTION_BLOCKS) if f is not None]
+        fields.append(motion_search.block_field(cur_y, ref_y, g, flow.shape[1:]))
+        return fields, network
 
     def encode(self, cur: np.ndarray, ref: np.ndarray, quality: int,
                precision: MotionPrecision | int | None = None) -> tuple[bytes, np.ndarray]:
@@ -204,7 +254,8 @@ class PFrameCodec:
         lam = self.lagrangian(quality)
         pixels = cur.shape[1] * cur.shape[2]
         best = None
-        for motion, pred in self.motion_candidates(cur, ref, quality, precision, count=self.rd_candidates):
+        cands = self.motion_candidates(cur, ref, quality, precision, count=self.rd_candidates)
+        for motion, pred in cands:
             a = self.analyse_residual(PFrameAnalysis(cur=cur, motion=motion, pred=pred, quality=quality))
             data, recon = self.code(a)
             cost = lam * float(np.mean(np.square(cur - recon, dtype=np.float64))) + 8 * len(data) / pixels

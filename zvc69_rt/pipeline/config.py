@@ -29,6 +29,8 @@ class PipelineConfig:
     pool_buffers: int = 0  # pooled frame buffers (0 = queue_depth + 2)
     max_pool_bytes: int = 1 << 30  # cap on pinned/pooled host memory across pools
     motion_candidates: int = 3  # P-frame motion fields coded in full to pick one (1 = trust the estimate)
+    block_search: bool = True  # also try block-matching motion fields (codec/motion_search.py; ~0.13 s
+    #                            of CPU per 1080p P-frame on this 2-core machine, plus one flow-network run)
 
     def validate(self) -> PipelineConfig:
         for name in ("queue_depth", "num_workers"):
@@ -41,6 +43,8 @@ class PipelineConfig:
             raise InputError(f"pipeline config: target_latency_ms must be > 0, got {self.target_latency_ms!r}")
         if not isinstance(self.motion_candidates, int) or not 1 <= self.motion_candidates <= 8:
             raise InputError(f"pipeline config: motion_candidates must be in 1..8, got {self.motion_candidates!r}")
+        if not isinstance(self.block_search, bool):
+            raise InputError(f"pipeline config: block_search must be true or false, got {self.block_search!r}")
         if not isinstance(self.max_pool_bytes, int) or self.max_pool_bytes <= 0:
             raise InputError(f"pipeline config: max_pool_bytes must be a positive integer, got {self.max_pool_bytes!r}")
         return self
@@ -57,22 +61,22 @@ class PipelineConfig:
     @classmethod
     def realtime_720p(cls) -> PipelineConfig:
         """30 fps at 1280x720: enough depth to overlap three stages with slack; one motion
-        field per P-frame (the RD search would triple P-frame inference)."""
+        field per P-frame (the RD search would triple P-frame inference) and no block matching."""
         return cls(queue_depth=6, num_workers=min(4, _cores()), target_latency_ms=100.0,
-                   max_pool_bytes=256 << 20, motion_candidates=1)
+                   max_pool_bytes=256 << 20, motion_candidates=1, block_search=False)
 
     @classmethod
     def realtime_1080p(cls) -> PipelineConfig:
         """30 fps at 1920x1080: same shape as 720p, more memory for the larger frames."""
         return cls(queue_depth=6, num_workers=min(4, _cores()), target_latency_ms=100.0,
-                   max_pool_bytes=512 << 20, motion_candidates=1)
+                   max_pool_bytes=512 << 20, motion_candidates=1, block_search=False)
 
     @classmethod
     def low_latency(cls) -> PipelineConfig:
         """Interactive use: three frames in flight is the least that still overlaps
         preprocess, inference and entropy coding."""
         return cls(queue_depth=3, num_workers=min(2, _cores()), target_latency_ms=50.0,
-                   max_pool_bytes=256 << 20, motion_candidates=1)
+                   max_pool_bytes=256 << 20, motion_candidates=1, block_search=False)
 
     @classmethod
     def high_throughput(cls) -> PipelineConfig:
