@@ -26,7 +26,7 @@ def test_gaussian_round_trip(shape, num_slices):
     data = entropy.encode_gaussian(sym, idx, num_slices)
     assert isinstance(data, bytes) and data[:4] == b"ZVCP"
     n = data[5]
-    assert n == min(num_slices or coder.auto_slices(shape[1]), shape[1])
+    assert n == min(num_slices or coder.auto_slices(shape[1], sym.size), shape[1])
     assert entropy.payload_size(data) == len(data)
     out = entropy.decode_gaussian(data, idx)
     assert out.dtype == np.int32 and out.shape == shape
@@ -189,13 +189,22 @@ def test_ideal_bits_counts_escapes():
     assert t.ideal_bits(np.array([300]), np.array([0])) == pytest.approx(16 - np.log2(f_esc) + 3 + 16)
 
 
-def test_auto_slices_follow_threads_and_height():
+def test_auto_slices_follow_the_tensor_not_the_machine():
     import numba
 
-    assert coder.auto_slices(1) == 1
-    assert coder.auto_slices(3) == 1  # fewer than MIN_ROWS_PER_SLICE rows each otherwise
-    assert coder.auto_slices(68) == min(coder.SLICES_PER_THREAD * numba.get_num_threads(), 68 // 4)
-    assert coder.auto_slices(100000) <= 255
+    per = coder.SYMBOLS_PER_SLICE
+    assert coder.auto_slices(1, 1) == 1
+    assert coder.auto_slices(40, 64 * 40 * 80) == 1  # a 640x320 P-frame residual: one slice, 24 bytes
+    assert coder.auto_slices(68, 192 * 68 * 120) == 6  # 1080p I-frame latent
+    assert coder.auto_slices(3, 10 * per) == 1  # fewer than MIN_ROWS_PER_SLICE rows each otherwise
+    assert coder.auto_slices(100000, 1000 * per) == 255
+    threads = numba.get_num_threads()
+    try:  # the same tensor gets the same slices whatever the thread count
+        numba.set_num_threads(1)
+        one = coder.auto_slices(272, 192 * 272 * 480)
+    finally:
+        numba.set_num_threads(threads)
+    assert one == coder.auto_slices(272, 192 * 272 * 480) == 272 // coder.MIN_ROWS_PER_SLICE
     assert coder.row_ranges(10, 3) == [(0, 3), (3, 6), (6, 10)]
     assert coder.row_ranges(2, 5) == [(0, 1), (1, 2)]
 

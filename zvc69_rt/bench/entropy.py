@@ -210,7 +210,7 @@ def run(args) -> int:
     n = sym.size
     entropy.warmup()
     threads = numba.get_num_threads()
-    slices = args.slices or coder.auto_slices(shape[1])
+    slices = args.slices or coder.auto_slices(shape[1], n)
     res: dict = {
         "shape": list(shape), "symbols": n, "threads": threads, "slices": slices, "cpu": _cpu_name(),
         "cpus": os.cpu_count(), "loadavg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,

@@ -30,7 +30,6 @@ MOTION_STEPS = {MotionPrecision.FULL_PEL: 1.0, MotionPrecision.HALF_PEL: 0.5, Mo
 #: Largest displacement a vector may carry, in pixels (beyond it the warp only sees border).
 MAX_VECTOR_PX = 2048
 ZERO_FIELD = 255  # scale byte pair (255, 255): all vectors are zero, no payload
-ROWS_PER_SLICE = 32  # default slicing of the (small) motion payload
 ESCAPE_EXTRA_BITS = 3  # rough cost of an escape's byte count, for the encoder's estimate
 
 
@@ -136,8 +135,6 @@ def encode_motion(motion: CodedMotion, num_slices: int | None = None) -> bytes:
     rows = (choose_row(d[0])[0], choose_row(d[1])[0])
     index = np.empty(d.shape, dtype=np.uint8)
     index[0], index[1] = rows
-    if num_slices is None:  # a slice header costs 16 bytes: one slice per 32 rows of vectors at most
-        num_slices = max(1, min(entropy.auto_slices(h), h // ROWS_PER_SLICE))
     return header + bytes(rows) + entropy.encode_gaussian(d.astype(np.int32), index, num_slices=num_slices)
 
 

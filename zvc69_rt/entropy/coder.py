@@ -20,16 +20,23 @@ from zvc69_rt.errors import EntropyDecodeError
 
 MAX_SYMBOLS = 1 << 28  # 8192x8192 at /16 with 192 channels is ~50M; this is a sanity cap
 MIN_ROWS_PER_SLICE = 4
-SLICES_PER_THREAD = 2
+SYMBOLS_PER_SLICE = 1 << 18
 
 # numba's workqueue threading layer aborts on concurrent parallel calls; serialise them
 # (the kernels release the GIL, so other Python threads keep running meanwhile).
 _KERNEL_LOCK = threading.Lock()
 
 
-def auto_slices(height: int) -> int:
-    """Two slices per numba thread (balance when cores are shared), >= MIN_ROWS_PER_SLICE rows each, <= 255."""
-    n = SLICES_PER_THREAD * numba.get_num_threads()
+def auto_slices(height: int, symbols: int) -> int:
+    """One slice per SYMBOLS_PER_SLICE symbols (at least MIN_ROWS_PER_SLICE rows each, at most 255).
+
+    A function of the tensor alone, so a stream's bytes do not depend on the machine that
+    wrote it. Each slice costs 24 bytes (16 of header, 8 of rANS state): slicing by thread
+    count spent 4 slices (~100 bytes) on every payload of a 2-core machine and 32 (~770
+    bytes) on a 16-core one, ~10 % of a 640x272 P-frame. 2^18 symbols is ~1.7 ms of decode
+    on one core (~150 Msym/s, docs/ENTROPY.md): a 1080p I-frame latent (1.57 M) gets 6
+    slices, a 4K one 24."""
+    n = -(-int(symbols) // SYMBOLS_PER_SLICE)
     return int(max(1, min(n, height // MIN_ROWS_PER_SLICE, zvcp.MAX_SLICES)))
 
 
@@ -87,7 +94,7 @@ def encode_slices(symbols: np.ndarray, index: np.ndarray | None, table: CdfTable
     if not per_channel and index.shape != sym.shape:
         raise ValueError(f"symbols {sym.shape} and scale_index {index.shape} differ")
     idx1 = _DUMMY_INDEX if per_channel else index.reshape(-1)
-    ranges = row_ranges(h, num_slices if num_slices else auto_slices(h))
+    ranges = row_ranges(h, num_slices if num_slices else auto_slices(h, c * h * w))
     lo = np.array([r0 * w for r0, _ in ranges], np.int64)
     hi = np.array([r1 * w for _, r1 in ranges], np.int64)
     cap = max(r1 - r0 for r0, r1 in ranges) * c * w * rans.MAX_BYTES_PER_SYMBOL + rans.STATE_BYTES

@@ -76,7 +76,7 @@ def write_shipped_table() -> None:
 def encode_gaussian(symbols: np.ndarray, scale_index: np.ndarray, num_slices: int | None = None) -> bytes:
     """symbols = round(y - mean) int32[C,H,W], scale_index uint8[C,H,W] -> ZVCP payload.
 
-    num_slices: row slices coded in parallel (None: one per numba thread, see auto_slices).
+    num_slices: row slices coded in parallel (None: by tensor size, see coder.auto_slices).
     """
     from zvc69_rt.entropy import coder
 
