@@ -51,15 +51,28 @@ def _grow(t: torch.Tensor, dim: int, extra: int, fill: torch.Tensor | float) -> 
     return torch.cat((t, add.reshape(shape).to(t.dtype)), dim)
 
 
+def _state(model: IntraModel) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _rebuild(cfg: ModelConfig, sd: dict[str, torch.Tensor]) -> IntraModel:
+    """A new model of config cfg holding the grown state sd, every shape checked first."""
+    new = IntraModel(cfg)
+    shapes = {k: v.shape for k, v in new.state_dict().items()}
+    bad = {k: (tuple(v.shape), tuple(shapes[k])) for k, v in sd.items() if v.shape != shapes[k]}
+    if bad:
+        raise AssertionError(f"widening left shapes wrong: {bad}")
+    new.load_state_dict(sd)
+    return new
+
+
 def widen(model: IntraModel, M: int, seed: int = 0) -> IntraModel:
     old = model.cfg.M
     if M <= old:
         raise ValueError(f"M={M} does not widen the latent ({old} channels)")
     extra = M - old
     g = torch.Generator().manual_seed(seed)
-    new = IntraModel(ModelConfig(N=model.cfg.N, M=M, levels=model.cfg.levels, NT=model.cfg.NT))
-    sd = {k: v.clone() for k, v in model.state_dict().items()}
-    shapes = {k: v.shape for k, v in new.state_dict().items()}
+    sd = _state(model)
 
     def last_conv(seq: nn.Sequential) -> str:
         return [n for n, m in seq.named_modules() if isinstance(m, nn.Conv2d)][-1]
@@ -86,11 +99,7 @@ def widen(model: IntraModel, M: int, seed: int = 0) -> IntraModel:
     for key in ("log_gain", "log_inv_gain"):
         mean = sd[key].mean(1, keepdim=True).expand(-1, extra)
         sd[key] = _grow(sd[key], 1, extra, mean.contiguous())
-    bad = {k: (tuple(v.shape), tuple(shapes[k])) for k, v in sd.items() if v.shape != shapes[k]}
-    if bad:
-        raise AssertionError(f"widening left shapes wrong: {bad}")
-    new.load_state_dict(sd)
-    return new
+    return _rebuild(ModelConfig(N=model.cfg.N, M=M, levels=model.cfg.levels, NT=model.cfg.NT), sd)
 
 
 def widen_transforms(model: IntraModel, NT: int, seed: int = 0) -> IntraModel:
@@ -102,10 +111,7 @@ def widen_transforms(model: IntraModel, NT: int, seed: int = 0) -> IntraModel:
         raise ValueError(f"NT={NT} does not widen the transforms ({old} channels)")
     extra = NT - old
     g = torch.Generator().manual_seed(seed)
-    c = model.cfg
-    new = IntraModel(ModelConfig(N=c.N, M=c.M, levels=c.levels, NT=NT))
-    sd = {k: v.clone() for k, v in model.state_dict().items()}
-    shapes = {k: v.shape for k, v in new.state_dict().items()}
+    sd = _state(model)
 
     def grow_out(key: str, rows: int) -> None:  # a conv's new output rows, small random
         w = sd[f"{key}.weight"]
@@ -139,11 +145,8 @@ def widen_transforms(model: IntraModel, NT: int, seed: int = 0) -> IntraModel:
                 grow_in(f"{seq_name}.{conv}")
         for name, gdn in gdns:
             grow_gdn(f"{seq_name}.{name}", gdn)
-    bad = {k: (tuple(v.shape), tuple(shapes[k])) for k, v in sd.items() if v.shape != shapes[k]}
-    if bad:
-        raise AssertionError(f"widening left shapes wrong: {bad}")
-    new.load_state_dict(sd)
-    return new
+    c = model.cfg
+    return _rebuild(ModelConfig(N=c.N, M=c.M, levels=c.levels, NT=NT), sd)
 
 
 def main(argv=None) -> int:
