@@ -98,7 +98,8 @@ class Encoder:
         effort = self.pipeline_config.motion_candidates if self.pipeline_config else RD_CANDIDATES
         search = self.pipeline_config.block_search if self.pipeline_config else True
         self.inter = PFrameCodec(self.bundle, runners, rd_candidates=effort, aq_strength=config.motion_aq,
-                                 block_search=search) if self.gop > 1 else None
+                                 block_search=search, visible_size=(config.height, config.width)) \
+            if self.gop > 1 else None
         self.bframes = config.bframes if self.gop > 1 else 0
         # P-frames that would cost more than an I-frame become I-frames (low delay, full effort)
         auto = self.inter is not None and not self.bframes and self.inter.rd_candidates > 1
@@ -220,10 +221,11 @@ class Encoder:
         lat = self.intra.analyse(work.x, q)
         idata = self.intra.code(lat)[0]
         irecon = self.intra.synthesise(np.rint(lat.y - lat.mean).astype(np.int32), lat.mean, q)
-        lam, pixels = self.inter.lagrangian(q), work.x.shape[1] * work.x.shape[2]
+        h, w = self.config.height, self.config.width  # what the decoder shows: the padding is not compared
+        lam, src = self.inter.lagrangian(q), work.x[:, :h, :w]
 
         def cost(data: bytes, recon: np.ndarray) -> float:
-            return lam * float(np.mean(np.square(work.x - recon, dtype=np.float64))) + 8 * len(data) / pixels
+            return lam * float(np.mean(np.square(src - recon[:, :h, :w], dtype=np.float64))) + 8 * len(data) / (h * w)
 
         if cost(idata, irecon) < cost(work.data, self._reference):
             work.frame_type, work.data, self._reference = FrameType.I, idata, irecon

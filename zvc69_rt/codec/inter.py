@@ -26,6 +26,7 @@ from zvc69_rt.bitstream.motion_header import MotionPrecision
 from zvc69_rt.codec import motion_aq, motion_search
 from zvc69_rt.codec.motion import (
     CodedMotion,
+    as_block_motion,
     block_mean,
     decode_motion,
     encode_motion,
@@ -54,6 +55,8 @@ MOTION_BLOCKS = (1, 4, 16)
 MOTION_LAMBDA_SCALE = 0.1
 #: Motion fields coded in full by PFrameCodec.encode to pick the best (1 = trust the estimate).
 RD_CANDIDATES = 3
+#: Code block-constant fields as block motion (one vector per 16x16 pixels, docs/INTER.md).
+BLOCK_MOTION = True
 #: Fields (of those scored at quarter pel) also tried at half and full pel.
 PRECISION_RETRIES = 2
 
@@ -87,12 +90,15 @@ class ParsedPFrame:
 
 class PFrameCodec:
     def __init__(self, bundle: ModelBundle, runners: dict, num_slices: int | None = None, skip: str = "auto",
-                 rd_candidates: int = RD_CANDIDATES, aq_strength: int = 0, block_search: bool = True):
+                 rd_candidates: int = RD_CANDIDATES, aq_strength: int = 0, block_search: bool = True,
+                 visible_size: tuple[int, int] | None = None):
         """skip: "auto" (rate-distortion decision), "never" (code every residual the fast
         test does not find zero), "always" (prediction only: cheapest, lowest quality).
         aq_strength: 1..4, block-adaptive quantisation by motion magnitude
         (codec/motion_aq.py), tried beside plain quantisation and kept where it costs less;
-        0 = off. block_search: also try the block-matching fields (codec/motion_search.py)."""
+        0 = off. block_search: also try the block-matching fields (codec/motion_search.py).
+        visible_size: (height, width) of the frames before padding; the encoder then codes
+        the padding as the prediction (see analyse_residual)."""
         if skip not in ("auto", "never", "always"):
             raise InputError(f"skip must be auto, never or always, got {skip!r}")
         if not 0 <= aq_strength <= motion_aq.MAX_STRENGTH:
@@ -116,6 +122,7 @@ class PFrameCodec:
         self.skip = skip
         self.rd_candidates = max(1, int(rd_candidates))
         self.block_search = bool(block_search)
+        self.visible_size = visible_size
 
     def _run(self, graph: str, **inputs: np.ndarray) -> dict[str, np.ndarray]:
         runner = self.runners.get(graph)
@@ -193,7 +200,9 @@ class PFrameCodec:
         scored, seen = [], set()
 
         def score(cand: CodedMotion, field: int) -> None:
-            key = (int(cand.precision), cand.vectors.tobytes())
+            if BLOCK_MOTION:
+                cand = as_block_motion(cand)
+            key = (int(cand.precision), cand.cell, cand.vectors.tobytes())
             if key in seen:
                 return
             seen.add(key)
@@ -258,13 +267,19 @@ class PFrameCodec:
         for motion, pred in cands:
             a = self.analyse_residual(PFrameAnalysis(cur=cur, motion=motion, pred=pred, quality=quality))
             data, recon = self.code(a)
-            cost = lam * float(np.mean(np.square(cur - recon, dtype=np.float64))) + 8 * len(data) / pixels
+            cost = lam * float(np.mean(np.square(a.cur - recon, dtype=np.float64))) + 8 * len(data) / pixels
             if best is None or cost < best[0]:
                 best = (cost, data, recon)
         return best[1], best[2]
 
     def analyse_residual(self, a: PFrameAnalysis) -> PFrameAnalysis:
-        """Backend half of residual coding against a.pred (left empty when the fast test skips it)."""
+        """Backend half of residual coding against a.pred (left empty when the fast test skips it).
+
+        With visible_size, a.cur's padding (rows and columns the decoder crops) becomes the
+        prediction there first: the padded source is a replicated edge, the prediction moved
+        content (a 640x272 frame is padded to 320 rows, 15 % of the area), and the residual
+        coder would otherwise spend bits on pixels nobody sees."""
+        a.cur = self.fill_padding(a.cur, a.pred)
         if self.skip == "always" or should_skip_residual(a.cur - a.pred):
             return a
         gain, _ = self.gain_vectors(a.quality)
@@ -273,6 +288,18 @@ class PFrameCodec:
         a.z_hat = np.rint(r["z"][0]).astype(np.int32)
         a.mean = self._run("residual_hyper_synthesis", z_hat=a.z_hat[None].astype(np.float32))["mean"][0]
         return a
+
+    def fill_padding(self, cur: np.ndarray, pred: np.ndarray) -> np.ndarray:
+        """cur with its padding (beyond visible_size) taken from pred; cur itself when unpadded."""
+        if self.visible_size is None:
+            return cur
+        h, w = self.visible_size
+        if cur.shape[1] <= h and cur.shape[2] <= w:
+            return cur
+        out = cur.copy()
+        out[:, h:, :] = pred[:, h:, :]
+        out[:, :h, w:] = pred[:, :h, w:]
+        return out
 
     def code(self, a: PFrameAnalysis) -> tuple[bytes, np.ndarray]:
         """Entropy code; decide skip by rate-distortion. Returns (frame data, reconstruction)."""
@@ -371,7 +398,7 @@ class PFrameCodec:
 
     def synthesise(self, parsed: ParsedPFrame, ref: np.ndarray, quality: int) -> np.ndarray:
         """Reconstruction float32 [3, H, W] from the decoded reference."""
-        _, h, w = parsed.motion.vectors.shape
+        _, h, w = parsed.motion.fine.shape
         if ref.shape != (3, h * 4, w * 4):
             raise InputError(f"P-frame: reference is {list(ref.shape)}, the frame is [3, {h * 4}, {w * 4}]")
         return self.reconstruct(parsed, self.predict(ref, parsed.motion), quality)
