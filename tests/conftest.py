@@ -36,3 +36,17 @@ def pytest_collection_modifyitems(config, items):
         skip = pytest.mark.skip(reason=f"needs an NVIDIA GPU with TensorRT and pycuda: {reason}")
         for item in gpu_items:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def shipped_inter():
+    """(bundle, runners) of the shipped bundle's P-frame graphs on ONNX Runtime (one thread)."""
+    from zvc69_rt.backends.onnxruntime import OnnxRuntimeBackend
+    from zvc69_rt.codec.inter import DECODER_GRAPHS, ENCODER_GRAPHS
+    from zvc69_rt.models.bundle import ModelBundle
+
+    bundle = ModelBundle.load()
+    if "inter" not in bundle.manifest:
+        pytest.skip("the shipped bundle has no P-frame graphs")
+    be = OnnxRuntimeBackend(threads=1)
+    return bundle, {g: be.load(bundle.graph_path(g)) for g in set(ENCODER_GRAPHS) | set(DECODER_GRAPHS)}

@@ -78,27 +78,13 @@ def test_luma_weights_sum_to_255():
     assert np.allclose(ms.luma(x), 255.0)
 
 
-@pytest.fixture(scope="module")
-def shipped():
-    from zvc69_rt.backends.onnxruntime import OnnxRuntimeBackend
-    from zvc69_rt.codec.inter import DECODER_GRAPHS, ENCODER_GRAPHS
-    from zvc69_rt.models.bundle import ModelBundle
-
-    bundle = ModelBundle.load()
-    if "inter" not in bundle.manifest:
-        pytest.skip("the shipped bundle has no P-frame graphs")
-    be = OnnxRuntimeBackend(threads=1)
-    runners = {g: be.load(bundle.graph_path(g)) for g in set(ENCODER_GRAPHS) | set(DECODER_GRAPHS)}
-    return bundle, runners
-
-
-def test_fast_pan_is_found_and_decodes_bit_exactly(shipped):
+def test_fast_pan_is_found_and_decodes_bit_exactly(shipped_inter):
     """A 21 px/frame pan (beyond the 12 px the flow network was trained on): the block-search
     candidates cost fewer bits than the network's own, and the decoder reproduces the
     encoder's reconstruction exactly."""
-    from zvc69_rt.codec.inter import PFrameCodec
+    from zvc69_rt.codec.inter import DECODER_GRAPHS, PFrameCodec
 
-    bundle, runners = shipped
+    bundle, runners = shipped_inter
     ref = np.stack([_texture(192, 256, seed=s) for s in (1, 2, 3)]) / 255.0
     cur = np.stack([_shift(c * 255.0, -21, 0) for c in ref]) / 255.0
     ref, cur = ref.astype(np.float32), cur.astype(np.float32)
@@ -108,8 +94,7 @@ def test_fast_pan_is_found_and_decodes_bit_exactly(shipped):
         enc = PFrameCodec(bundle, runners, block_search=search)
         data, recon = enc.encode(cur, ref, quality)
         sizes[search] = len(data)
-        dec = PFrameCodec(bundle, {g: runners[g] for g in ("motion_compensation", "residual_hyper_synthesis",
-                                                             "residual_synthesis")})
+        dec = PFrameCodec(bundle, {g: runners[g] for g in DECODER_GRAPHS})
         out = dec.decompress(data, ref, (192 // 16, 256 // 16), quality)
         assert np.array_equal(out, recon)
     parsed = enc.parse(data, (12, 16))

@@ -77,6 +77,7 @@ class PFrameAnalysis:
     y: np.ndarray | None = None  # float32 [M, H/8, W/8] (gained), None: residual skipped early
     z_hat: np.ndarray | None = None  # int32 [Nz, H/32, W/32]
     mean: np.ndarray | None = None  # float32 [M, H/8, W/8]
+    scale_index: np.ndarray | None = None  # uint8 [M, H/8, W/8], from z_hat (computed once)
 
 
 @dataclass
@@ -286,6 +287,7 @@ class PFrameCodec:
         r = self._run("residual_analysis", cur=a.cur[None], pred=a.pred[None], gain=gain)
         a.y = r["y"][0]
         a.z_hat = np.rint(r["z"][0]).astype(np.int32)
+        a.scale_index = None
         a.mean = self._run("residual_hyper_synthesis", z_hat=a.z_hat[None].astype(np.float32))["mean"][0]
         return a
 
@@ -320,16 +322,23 @@ class PFrameCodec:
 
         options = [(skip, a.pred)] if self.skip == "auto" else []
         options.append(self.code_latents(a, 0))
-        if self.aq_strength and motion_aq.block_levels(a.motion, self.aq_strength).any():
-            options.append(self.code_latents(a, self.aq_strength))
+        if self.aq_strength:
+            levels = motion_aq.block_levels(a.motion, self.aq_strength)
+            if levels.any():
+                options.append(self.code_latents(a, self.aq_strength, levels))
         return min(options, key=lambda o: cost(*o))  # ties go to the first: skip, then plain
 
-    def code_latents(self, a: PFrameAnalysis, strength: int) -> tuple[bytes, np.ndarray]:
+    def code_latents(self, a: PFrameAnalysis, strength: int,
+                     levels: np.ndarray | None = None) -> tuple[bytes, np.ndarray]:
         """The coded residual (flag, payloads) with motion-adaptive quantisation at this
-        strength (0 = plain): (bytes, reconstruction)."""
-        index = self.scale_head(a.z_hat)
+        strength (0 = plain; levels: motion_aq.block_levels if already known):
+        (bytes, reconstruction)."""
+        if a.scale_index is None:  # shared by the plain and the motion-AQ coding
+            a.scale_index = self.scale_head(a.z_hat)
+        index = a.scale_index
         if strength:
-            levels = motion_aq.block_levels(a.motion, strength)
+            if levels is None:
+                levels = motion_aq.block_levels(a.motion, strength)
             step = motion_aq.step_map(levels)
             symbols = np.rint((a.y - a.mean) / step).astype(np.int32)
             index = motion_aq.shift_index(index, levels)
