@@ -26,7 +26,6 @@ from zvc69_rt.bitstream.motion_header import MotionPrecision
 from zvc69_rt.codec import motion_aq, motion_search
 from zvc69_rt.codec.motion import (
     CodedMotion,
-    as_block_motion,
     block_mean,
     decode_motion,
     encode_motion,
@@ -55,8 +54,6 @@ MOTION_BLOCKS = (1, 4, 16)
 MOTION_LAMBDA_SCALE = 0.1
 #: Motion fields coded in full by PFrameCodec.encode to pick the best (1 = trust the estimate).
 RD_CANDIDATES = 3
-#: Code block-constant fields as block motion (one vector per 16x16 pixels, docs/INTER.md).
-BLOCK_MOTION = True
 #: Fields (of those scored at quarter pel) also tried at half and full pel.
 PRECISION_RETRIES = 2
 
@@ -201,9 +198,7 @@ class PFrameCodec:
         scored, seen = [], set()
 
         def score(cand: CodedMotion, field: int) -> None:
-            if BLOCK_MOTION:
-                cand = as_block_motion(cand)
-            key = (int(cand.precision), cand.cell, cand.vectors.tobytes())
+            key = (int(cand.precision), cand.vectors.tobytes())
             if key in seen:
                 return
             seen.add(key)
@@ -407,7 +402,7 @@ class PFrameCodec:
 
     def synthesise(self, parsed: ParsedPFrame, ref: np.ndarray, quality: int) -> np.ndarray:
         """Reconstruction float32 [3, H, W] from the decoded reference."""
-        _, h, w = parsed.motion.fine.shape
+        _, h, w = parsed.motion.vectors.shape
         if ref.shape != (3, h * 4, w * 4):
             raise InputError(f"P-frame: reference is {list(ref.shape)}, the frame is [3, {h * 4}, {w * 4}]")
         return self.reconstruct(parsed, self.predict(ref, parsed.motion), quality)

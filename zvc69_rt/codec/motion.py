@@ -29,36 +29,22 @@ from zvc69_rt.errors import EntropyDecodeError, ZVC69FormatError
 MOTION_STEPS = {MotionPrecision.FULL_PEL: 1.0, MotionPrecision.HALF_PEL: 0.5, MotionPrecision.QUARTER_PEL: 0.25}
 #: Largest displacement a vector may carry, in pixels (beyond it the warp only sees border).
 MAX_VECTOR_PX = 2048
-#: Block motion: one coded vector per BLOCK_CELL x BLOCK_CELL vectors of the H/4 grid (16x16 pixels).
-BLOCK_CELL = 4
 ZERO_FIELD = 255  # scale byte pair (255, 255): all vectors are zero, no payload
 ESCAPE_EXTRA_BITS = 3  # rough cost of an escape's byte count, for the encoder's estimate
 
 
 @dataclass
 class CodedMotion:
-    """vectors: the coded grid, int32 [2, h, w] in units of the precision's step; each one
-    covers cell x cell vectors of the H/4 grid (cell 1: one per 4x4 pixels; BLOCK_CELL:
-    one per 16x16 pixels, "block motion", 16x fewer symbols for block-constant fields)."""
-
-    vectors: np.ndarray
+    vectors: np.ndarray  # int32 [2, h, w], units of the precision's step
     precision: MotionPrecision
-    cell: int = 1
 
     @property
     def step(self) -> float:
         return MOTION_STEPS[self.precision]
 
-    @property
-    def fine(self) -> np.ndarray:
-        """Vectors on the H/4 grid, int32 [2, H/4, W/4] (block motion replicated)."""
-        if self.cell == 1:
-            return self.vectors
-        return np.repeat(np.repeat(self.vectors, self.cell, axis=1), self.cell, axis=2)
-
     def pixels(self) -> np.ndarray:
-        """Dequantised H/4 field in pixels, float32 [2, H/4, W/4] (exact: steps are powers of two)."""
-        return self.fine.astype(np.float32) * np.float32(self.step)
+        """Dequantised field in pixels, float32 [2, h, w] (exact: steps are powers of two)."""
+        return self.vectors.astype(np.float32) * np.float32(self.step)
 
     @property
     def is_zero(self) -> bool:
@@ -72,21 +58,6 @@ def quantize(flow: np.ndarray, precision: MotionPrecision | int = MotionPrecisio
     lim = int(MAX_VECTOR_PX / step)
     q = np.clip(np.rint(np.nan_to_num(flow.astype(np.float64) / step)), -lim, lim).astype(np.int32)
     return CodedMotion(q, p)
-
-
-def as_block_motion(motion: CodedMotion) -> CodedMotion:
-    """The same field as block motion when every 16x16-pixel block has one vector (the
-    smoothed, global and block-matching fields): 16x fewer symbols to code. Otherwise,
-    and for the zero field, the motion unchanged."""
-    v = motion.vectors
-    _, h, w = v.shape
-    c = BLOCK_CELL
-    if motion.cell != 1 or h % c or w % c or motion.is_zero:
-        return motion
-    coarse = v[:, ::c, ::c]
-    if not np.array_equal(np.repeat(np.repeat(coarse, c, axis=1), c, axis=2), v):
-        return motion
-    return CodedMotion(np.ascontiguousarray(coarse), motion.precision, c)
 
 
 def block_mean(flow: np.ndarray, block: int) -> np.ndarray | None:
@@ -178,21 +149,14 @@ def decode_motion(buf: bytes | memoryview, offset: int, expect_hw: tuple[int, in
                   where: str = "P-frame") -> tuple[CodedMotion, int]:
     """Parse motion data at buf[offset:]; returns (motion, bytes consumed).
 
-    expect_hw is the H/4 motion grid the frame's latent size implies; the header must
-    say that grid or, for block motion, a quarter of it in each direction. Anything else
-    is a format error (the payload would not fit the frame)."""
+    expect_hw is the motion grid the frame's latent size implies; a header saying
+    otherwise is a format error (the payload would not fit the frame)."""
     view = memoryview(buf)
     head = MotionHeader.unpack(view, offset, where=f"{where}: motion header")
-    eh, ew = (int(v) for v in expect_hw)
-    if (head.height, head.width) == (eh, ew):
-        cell = 1
-    elif eh % BLOCK_CELL == 0 and ew % BLOCK_CELL == 0 and (head.height, head.width) == (eh // BLOCK_CELL,
-                                                                                         ew // BLOCK_CELL):
-        cell = BLOCK_CELL
-    else:
+    if (head.height, head.width) != tuple(expect_hw):
         raise ZVC69FormatError(
             f"{where}: motion header says {head.width}x{head.height} vectors, the frame needs "
-            f"{ew}x{eh} (or {ew // BLOCK_CELL}x{eh // BLOCK_CELL} block vectors)"
+            f"{expect_hw[1]}x{expect_hw[0]}"
         )
     pos = offset + HEADER_SIZE
     if len(view) - pos < 2:
@@ -202,7 +166,7 @@ def decode_motion(buf: bytes | memoryview, offset: int, expect_hw: tuple[int, in
     precision = MotionPrecision(head.precision)
     shape = (2, head.height, head.width)
     if (sx, sy) == (ZERO_FIELD, ZERO_FIELD):
-        return CodedMotion(np.zeros(shape, np.int32), precision, cell), pos - offset
+        return CodedMotion(np.zeros(shape, np.int32), precision), pos - offset
     for name, s in (("scale_dx", sx), ("scale_dy", sy)):
         if s >= entropy.NUM_SCALES:
             raise ZVC69FormatError(f"{where}: motion {name} {s} is not a scale row (0..63) nor the 255 pair")
@@ -220,4 +184,4 @@ def decode_motion(buf: bytes | memoryview, offset: int, expect_hw: tuple[int, in
     lim = int(MAX_VECTOR_PX / MOTION_STEPS[precision])
     if np.abs(v).max() > lim:
         raise ZVC69FormatError(f"{where}: a motion vector exceeds {MAX_VECTOR_PX} pixels (corrupt motion data)")
-    return CodedMotion(v.astype(np.int32), precision, cell), pos + size - offset
+    return CodedMotion(v.astype(np.int32), precision), pos + size - offset

@@ -37,13 +37,13 @@ def block_levels(motion: CodedMotion, strength: int) -> np.ndarray:
     """Quantisation level per 64x64 block, int32 [H/64, W/64], from the decoded vectors."""
     if not 0 <= strength <= MAX_STRENGTH:
         raise ValueError(f"motion AQ strength must be 0..{MAX_STRENGTH}, got {strength}")
-    _, h, w = motion.fine.shape
+    _, h, w = motion.vectors.shape
     b = BLOCK_PX // 4
     if h % b or w % b:
         raise ValueError(f"motion grid {w}x{h} is not a multiple of {b} vectors")
     if strength == 0:
         return np.zeros((h // b, w // b), np.int32)
-    act = np.abs(motion.fine.astype(np.int64)).sum(axis=0)  # units of the precision's step
+    act = np.abs(motion.vectors.astype(np.int64)).sum(axis=0)  # units of the precision's step
     sums = act.reshape(h // b, b, w // b, b).sum(axis=(1, 3))
     units_per_px = round(1 / MOTION_STEPS[motion.precision])  # 1, 2 or 4: exact
     levels = np.zeros(sums.shape, np.int32)
