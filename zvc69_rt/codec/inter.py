@@ -170,14 +170,13 @@ class PFrameCodec:
         return self.analyse_residual(PFrameAnalysis(cur=cur, motion=motion, pred=pred, quality=quality))
 
     def choose_motion(self, cur: np.ndarray, ref: np.ndarray, quality: int,
-                      precision: MotionPrecision | int | None = None,
-                      block_search: bool | None = None) -> tuple[CodedMotion, np.ndarray]:
-        """Estimate, quantise and pick the motion field of least estimated cost: (motion, pred)."""
-        return self.motion_candidates(cur, ref, quality, precision, count=1, block_search=block_search)[0]
+                      precision: MotionPrecision | int | None = None) -> tuple[CodedMotion, np.ndarray]:
+        """Estimate, quantise and pick the motion field of least rate-distortion cost: (motion, pred)."""
+        return self.motion_candidates(cur, ref, quality, precision, count=1)[0]
 
     def motion_candidates(self, cur: np.ndarray, ref: np.ndarray, quality: int,
                           precision: MotionPrecision | int | None = None,
-                          count: int = 1, block_search: bool | None = None) -> list[tuple[CodedMotion, np.ndarray]]:
+                          count: int = 1) -> list[tuple[CodedMotion, np.ndarray]]:
         """The `count` motion fields of least estimated cost, cheapest first: (motion, pred).
 
         Fields: the flow network's estimate (smoothed at MOTION_BLOCKS), its median, and when
@@ -191,8 +190,7 @@ class PFrameCodec:
         With count > 1 the list also holds the best of the network's own fields and the zero
         field when they did not make the cut: the estimate is a poor judge of what the
         residual coder will spend (bikes.mp4: the global pan predicted 4.6 dB better than the
-        zero field and still cost 8 % more bits), so encode() codes those in full too.
-        block_search: None = the codec's setting."""
+        zero field and still cost 8 % more bits), so encode() codes those in full too."""
         lam = self.lagrangian(quality) * MOTION_LAMBDA_SCALE
         pixels = cur.shape[1] * cur.shape[2]
         coarse = (MotionPrecision.HALF_PEL, MotionPrecision.FULL_PEL) if precision is None else ()
@@ -209,8 +207,7 @@ class PFrameCodec:
                 + estimate_motion_bits(cand) / pixels
             scored.append((cost, len(scored), cand, pred, field))
 
-        search = self.block_search if block_search is None else bool(block_search)
-        fields, network_fields = self._motion_fields(cur, ref, search)
+        fields, network_fields = self._motion_fields(cur, ref)
         for i, f in enumerate(fields):
             cand = quantize(f, first)
             if not cand.is_zero:
@@ -229,7 +226,7 @@ class PFrameCodec:
             chosen += [t for t in (network, zero) if t is not None and all(t is not c for c in chosen)]
         return [(c, p) for _, _, c, p, _ in chosen]
 
-    def _motion_fields(self, cur: np.ndarray, ref: np.ndarray, search: bool) -> tuple[list[np.ndarray], int]:
+    def _motion_fields(self, cur: np.ndarray, ref: np.ndarray) -> tuple[list[np.ndarray], int]:
         """Candidate float fields [2, H/4, W/4] in pixels (see motion_candidates), and how
         many of them (the first ones) are the network's own estimate."""
         def estimate(r: np.ndarray) -> np.ndarray:
@@ -239,7 +236,7 @@ class PFrameCodec:
         fields = [f for f in (block_mean(flow, b) for b in MOTION_BLOCKS) if f is not None]
         fields.append(np.broadcast_to(np.median(flow, axis=(1, 2))[:, None, None], flow.shape))
         network = len(fields)
-        if not search:
+        if not self.block_search:
             return fields, network
         cur_y, ref_y = motion_search.luma(cur), motion_search.luma(ref)
         g = motion_search.global_translation(cur_y, ref_y)
