@@ -146,7 +146,7 @@ def block_field(cur: np.ndarray, ref: np.ndarray, g: np.ndarray, grid: tuple[int
     h, w = cur.shape
     if h % block or w % block or grid != (h // 4, w // 4):
         raise ValueError(f"block_field: {w}x{h} frame, grid {grid}: need multiples of {block} and an H/4 grid")
-    gx, gy = (int(round(float(v))) for v in g)
+    gx, gy = (round(float(v)) for v in g)
     vec = _block_search(np.ascontiguousarray(cur, dtype=np.float32), np.ascontiguousarray(ref, dtype=np.float32),
                         gx, gy, block, radius, SMOOTHNESS)
     k = block // 4
