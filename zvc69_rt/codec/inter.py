@@ -259,8 +259,7 @@ class PFrameCodec:
         lam = self.lagrangian(quality)
         pixels = cur.shape[1] * cur.shape[2]
         best = None
-        cands = self.motion_candidates(cur, ref, quality, precision, count=self.rd_candidates)
-        for motion, pred in cands:
+        for motion, pred in self.motion_candidates(cur, ref, quality, precision, count=self.rd_candidates):
             a = self.analyse_residual(PFrameAnalysis(cur=cur, motion=motion, pred=pred, quality=quality))
             data, recon = self.code(a)
             cost = lam * float(np.mean(np.square(a.cur - recon, dtype=np.float64))) + 8 * len(data) / pixels

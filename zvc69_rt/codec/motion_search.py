@@ -51,12 +51,14 @@ def _overlap_cost(cur: np.ndarray, ref: np.ndarray, dx: int, dy: int) -> float:
     return float(np.mean(np.abs(cur[y0:y1, x0:x1] - ref[y0 + dy:y1 + dy, x0 + dx:x1 + dx])))
 
 
+@njit(cache=True, nogil=True)
 def _parabola(cm: float, c0: float, cp: float) -> float:
-    """Sub-sample offset of the minimum of the parabola through (-1, cm), (0, c0), (1, cp)."""
+    """Sub-sample offset of the minimum of the parabola through (-1, cm), (0, c0), (1, cp):
+    the sub-pixel step of both the global and the block search (0 when not a minimum)."""
     den = cm - 2 * c0 + cp
     if not np.isfinite(den) or den <= 0:
         return 0.0
-    return float(np.clip(0.5 * (cm - cp) / den, -0.5, 0.5))
+    return min(max(0.5 * (cm - cp) / den, -0.5), 0.5)
 
 
 def global_translation(cur: np.ndarray, ref: np.ndarray, max_px: int = MAX_GLOBAL_PX) -> np.ndarray:
@@ -84,8 +86,8 @@ def global_translation(cur: np.ndarray, ref: np.ndarray, max_px: int = MAX_GLOBA
         best = min(costs, key=lambda k: (costs[k], abs(k[0]) + abs(k[1])))
     dx, dy = best
     c0 = _overlap_cost(cur, ref, dx, dy)
-    fx = _parabola(_overlap_cost(cur, ref, dx - 1, dy), c0, _overlap_cost(cur, ref, dx + 1, dy))
-    fy = _parabola(_overlap_cost(cur, ref, dx, dy - 1), c0, _overlap_cost(cur, ref, dx, dy + 1))
+    fx = float(_parabola(_overlap_cost(cur, ref, dx - 1, dy), c0, _overlap_cost(cur, ref, dx + 1, dy)))
+    fy = float(_parabola(_overlap_cost(cur, ref, dx, dy - 1), c0, _overlap_cost(cur, ref, dx, dy + 1)))
     return np.array([dx + fx, dy + fy], dtype=np.float32)
 
 
@@ -125,17 +127,10 @@ def _block_search(cur, ref, gx, gy, block, radius, smooth):  # pragma: no cover 
                     if c < best:
                         best, bdx, bdy = c, dx, dy
             c0 = _block_sad(cur, ref, y0, x0, bdx, bdy, block)
-            fx, fy = 0.0, 0.0
-            cm, cp = _block_sad(cur, ref, y0, x0, bdx - 1, bdy, block), _block_sad(cur, ref, y0, x0, bdx + 1, bdy, block)
-            den = cm - 2 * c0 + cp
-            if den > 0:
-                fx = min(max(0.5 * (cm - cp) / den, -0.5), 0.5)
-            cm, cp = _block_sad(cur, ref, y0, x0, bdx, bdy - 1, block), _block_sad(cur, ref, y0, x0, bdx, bdy + 1, block)
-            den = cm - 2 * c0 + cp
-            if den > 0:
-                fy = min(max(0.5 * (cm - cp) / den, -0.5), 0.5)
-            out[0, by, bx] = bdx + fx
-            out[1, by, bx] = bdy + fy
+            out[0, by, bx] = bdx + _parabola(_block_sad(cur, ref, y0, x0, bdx - 1, bdy, block), c0,
+                                             _block_sad(cur, ref, y0, x0, bdx + 1, bdy, block))
+            out[1, by, bx] = bdy + _parabola(_block_sad(cur, ref, y0, x0, bdx, bdy - 1, block), c0,
+                                             _block_sad(cur, ref, y0, x0, bdx, bdy + 1, block))
     return out
 
 
