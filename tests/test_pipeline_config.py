@@ -21,13 +21,15 @@ def test_presets_are_valid_and_ordered_by_intent():
     for name in ("realtime_720p", "realtime_1080p", "low_latency"):  # one estimate, no block matching
         assert cfgs[name].motion_candidates == 1 and not cfgs[name].block_search
     assert cfgs["high_throughput"].block_search and PipelineConfig().block_search
+    assert PipelineConfig().motion_candidates is None  # the codec's own default (inter.RD_CANDIDATES)
     with pytest.raises(InputError, match="unknown pipeline preset 'fast'"):
         PipelineConfig.preset("fast")
 
 
 @pytest.mark.parametrize("field,value", [("queue_depth", 0), ("num_workers", 1000), ("num_workers", True),
                                          ("target_latency_ms", 0), ("max_pool_bytes", -1),
-                                         ("pool_buffers", -2), ("block_search", 1)])
+                                         ("pool_buffers", -2), ("block_search", 1),
+                                         ("motion_candidates", 0), ("motion_candidates", True)])
 def test_validation_names_the_field(field, value):
     with pytest.raises(InputError, match=field):
         PipelineConfig(**{field: value}).validate()

@@ -95,7 +95,7 @@ class Encoder:
             self.backend_name = "injected"
         self.intra = IntraCodec(self.bundle, runners)
         self.pipeline_config = PipelineConfig.preset(config.preset) if config.preset else None
-        effort = self.pipeline_config.motion_candidates if self.pipeline_config else RD_CANDIDATES
+        effort = getattr(self.pipeline_config, "motion_candidates", None) or RD_CANDIDATES
         search = self.pipeline_config.block_search if self.pipeline_config else True
         self.inter = PFrameCodec(self.bundle, runners, rd_candidates=effort, aq_strength=config.motion_aq,
                                  block_search=search, visible_size=(config.height, config.width)) \

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from zvc69_rt.io.color import luma_weights
+
 #: Largest global translation searched, in pixels of the frame: the coarsest pyramid level
 #: (at most 1/16, at least 32 px high) searches +-COARSE_RADIUS or more, to reach this.
 MAX_GLOBAL_PX = 64
@@ -31,9 +33,13 @@ BLOCK_RADIUS = 3
 SMOOTHNESS = 0.5
 
 
+_LUMA_255 = tuple(k * 255.0 for k in luma_weights("bt601"))
+
+
 def luma(x: np.ndarray) -> np.ndarray:
     """[3, H, W] RGB in [0, 1] -> float32 [H, W] in 0..255 (BT.601 weights)."""
-    return (x[0] * 76.245 + x[1] * 149.685 + x[2] * 29.07).astype(np.float32)
+    kr, kg, kb = _LUMA_255
+    return (x[0] * kr + x[1] * kg + x[2] * kb).astype(np.float32)
 
 
 def _down2(y: np.ndarray) -> np.ndarray:

@@ -13,10 +13,10 @@ import numpy as np
 
 from zvc69_rt.errors import InputError
 from zvc69_rt.frame import Frame
+from zvc69_rt.io.color import luma_weights
 
 # Full-range BT.601 (JFIF). Rows: Y, Cb, Cr; offsets are added after the product.
-_KR, _KB = 0.299, 0.114
-_KG = 1.0 - _KR - _KB
+_KR, _KG, _KB = luma_weights("bt601")
 
 
 def _check_rgb(rgb: np.ndarray, what: str = "image") -> None:

@@ -34,6 +34,12 @@ _KRB = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
 _RANGE = {"limited": (16.0, 219.0, 224.0), "full": (0.0, 255.0, 255.0)}
 
 
+def luma_weights(matrix: Matrix = "bt601") -> tuple[float, float, float]:
+    """(Kr, Kg, Kb): Y' = Kr R + Kg G + Kb B for this matrix."""
+    (kr, kb), _ = _check(matrix, "full")
+    return kr, 1.0 - kr - kb, kb
+
+
 def default_matrix(width: int, height: int) -> Matrix:
     """Matrix to assume when a source does not signal one: BT.709 from 720 lines up, else BT.601."""
     return "bt709" if height >= 720 else "bt601"

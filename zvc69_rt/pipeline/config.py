@@ -28,7 +28,8 @@ class PipelineConfig:
     target_latency_ms: float = 100.0  # reported against p99 end-to-end latency
     pool_buffers: int = 0  # pooled frame buffers (0 = queue_depth + 2)
     max_pool_bytes: int = 1 << 30  # cap on pinned/pooled host memory across pools
-    motion_candidates: int = 3  # P-frame motion fields coded in full to pick one (1 = trust the estimate)
+    motion_candidates: int | None = None  # P-frame motion fields coded in full to pick one (1 = trust
+    #                                       the estimate; None = the codec's default, inter.RD_CANDIDATES)
     block_search: bool = True  # also try block-matching motion fields (codec/motion_search.py; ~0.13 s
     #                            of CPU per 1080p P-frame on this 2-core machine, plus one flow-network run)
 
@@ -41,8 +42,9 @@ class PipelineConfig:
             raise InputError(f"pipeline config: pool_buffers must be in 0..1024, got {self.pool_buffers!r}")
         if not self.target_latency_ms > 0:
             raise InputError(f"pipeline config: target_latency_ms must be > 0, got {self.target_latency_ms!r}")
-        if not isinstance(self.motion_candidates, int) or not 1 <= self.motion_candidates <= 8:
-            raise InputError(f"pipeline config: motion_candidates must be in 1..8, got {self.motion_candidates!r}")
+        mc = self.motion_candidates
+        if mc is not None and (not isinstance(mc, int) or isinstance(mc, bool) or not 1 <= mc <= 8):
+            raise InputError(f"pipeline config: motion_candidates must be in 1..8 (or null: the default), got {mc!r}")
         if not isinstance(self.block_search, bool):
             raise InputError(f"pipeline config: block_search must be true or false, got {self.block_search!r}")
         if not isinstance(self.max_pool_bytes, int) or self.max_pool_bytes <= 0:
