@@ -49,13 +49,18 @@ class ParsedBFrame:
     modes: np.ndarray
 
 
-def block_modes(cur: np.ndarray, pred0: np.ndarray, pred1: np.ndarray) -> np.ndarray:
-    """Per 16x16 block: the prediction (forward, average, backward) with least squared error."""
+def block_modes(cur: np.ndarray, pred0: np.ndarray, pred1: np.ndarray,
+                visible_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Per 16x16 block: the prediction (forward, average, backward) with least squared error
+    over the visible pixels (blocks wholly in the padding average: the cheapest mode to code)."""
     _, h, w = cur.shape
     avg = blend(pred0, pred1, np.zeros((1, h // BLOCK, w // BLOCK), np.int32))
+    vh, vw = visible_size or (h, w)
 
     def sse(p: np.ndarray) -> np.ndarray:
         e = np.square(cur - p, dtype=np.float64).sum(0)
+        e[vh:, :] = 0
+        e[:, vw:] = 0
         return e.reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK).sum(axis=(1, 3))
 
     e0, e1, ea = sse(pred0), sse(pred1), sse(avg)
@@ -115,7 +120,7 @@ class BFrameCodec:
         cur = cur.astype(np.float32, copy=False)
         fwd, pred0 = self.p.choose_motion(cur, ref0, quality)
         bwd, pred1 = self.p.choose_motion(cur, ref1, quality)
-        modes = block_modes(cur, pred0, pred1)
+        modes = block_modes(cur, pred0, pred1, self.p.visible_size)
         a = PFrameAnalysis(cur=cur, motion=fwd, pred=blend(pred0, pred1, modes), quality=quality)
         return BFrameAnalysis(self.p.analyse_residual(a), fwd, bwd, modes)
 

@@ -203,8 +203,7 @@ class PFrameCodec:
                 return
             seen.add(key)
             pred = self.predict(ref, cand)
-            cost = lam * float(np.mean(np.square(cur - pred, dtype=np.float64))) \
-                + estimate_motion_bits(cand) / pixels
+            cost = lam * self.distortion(cur, pred) + estimate_motion_bits(cand) / pixels
             scored.append((cost, len(scored), cand, pred, field))
 
         fields, network_fields = self._motion_fields(cur, ref)
@@ -262,7 +261,7 @@ class PFrameCodec:
         for motion, pred in self.motion_candidates(cur, ref, quality, precision, count=self.rd_candidates):
             a = self.analyse_residual(PFrameAnalysis(cur=cur, motion=motion, pred=pred, quality=quality))
             data, recon = self.code(a)
-            cost = lam * float(np.mean(np.square(a.cur - recon, dtype=np.float64))) + 8 * len(data) / pixels
+            cost = lam * self.distortion(cur, recon) + 8 * len(data) / pixels
             if best is None or cost < best[0]:
                 best = (cost, data, recon)
         return best[1], best[2]
@@ -284,6 +283,14 @@ class PFrameCodec:
         a.scale_index = None
         a.mean = self._run("residual_hyper_synthesis", z_hat=a.z_hat[None].astype(np.float32))["mean"][0]
         return a
+
+    def distortion(self, cur: np.ndarray, x: np.ndarray) -> float:
+        """Squared error over the visible area (the decoder crops the padding) per padded
+        sample: the unit of `lambda * distortion + bits / padded pixels` costs."""
+        if self.visible_size is None:
+            return float(np.mean(np.square(cur - x, dtype=np.float64)))
+        h, w = self.visible_size
+        return float(np.square(cur[:, :h, :w] - x[:, :h, :w], dtype=np.float64).sum()) / cur.size
 
     def fill_padding(self, cur: np.ndarray, pred: np.ndarray) -> np.ndarray:
         """cur with its padding (beyond visible_size) taken from pred; cur itself when unpadded."""
@@ -312,7 +319,7 @@ class PFrameCodec:
         pixels = a.cur.shape[1] * a.cur.shape[2]
 
         def cost(data: bytes, recon: np.ndarray) -> float:
-            return lam * float(np.mean(np.square(a.cur - recon, dtype=np.float64))) + 8 * len(data) / pixels
+            return lam * self.distortion(a.cur, recon) + 8 * len(data) / pixels
 
         options = [(skip, a.pred)] if self.skip == "auto" else []
         options.append(self.code_latents(a, 0))
