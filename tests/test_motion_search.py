@@ -73,6 +73,49 @@ def test_block_field_rejects_a_wrong_grid():
         ms.block_field(img, img, np.zeros(2), (8, 8))
 
 
+def _vehicle(ref: np.ndarray, x0: int, x1: int, dy: int) -> np.ndarray:
+    """cur: static ref except columns x0..x1, which move dy rows (bikes.mp4's vehicle over ground)."""
+    cur = ref.copy()
+    cur[:, x0:x1] = _shift(ref, 0, dy)[:, x0:x1]
+    return cur
+
+
+def test_dominant_motions_finds_a_moving_strip_and_the_static_ground():
+    ref = _texture(128, 256, seed=5)
+    cur = _vehicle(ref, 96, 160, -18)
+    modes = ms.dominant_motions(cur, ref)
+    assert modes[0] == (0, 0)  # most blocks are ground
+    assert (0, -18) in modes[:ms.MAX_MOTIONS]
+
+
+def test_segmented_field_is_piecewise_constant_and_cheap_to_code():
+    """Two motions, one per block: the strip gets its vector, the ground zero, and the DPCM
+    changes only at the strip's two edges in each row (a vector per block would change at
+    every block)."""
+    from zvc69_rt.codec.motion import dpcm, quantize
+
+    ref = _texture(128, 256, seed=5)
+    cur = _vehicle(ref, 96, 160, -18)
+    field = ms.segmented_field(cur, ref, [np.zeros(2), np.array([0.0, -18.0])], (32, 64))
+    assert field.shape == (2, 32, 64)
+    assert np.all(field[1, :, 26:38] == -18) and np.all(field[1, :, :22] == 0) and np.all(field[1, :, 42:] == 0)
+    assert not field[0].any()
+    d = dpcm(quantize(field, 0).vectors)
+    assert np.count_nonzero(d[1]) <= 2 * 32 + 1, np.count_nonzero(d[1])
+
+
+def test_segmented_field_continues_motion_into_the_padding():
+    ref = _texture(128, 256, seed=6)
+    cur = _vehicle(ref, 96, 160, -18)
+    cur[96:, :128] = _shift(ref, 0, -18)[96:, :128]  # padding below 96 visible rows that favours a switch
+    motions = [np.zeros(2), np.array([0.0, -18.0])]
+    field = ms.segmented_field(cur, ref, motions, (32, 64), visible=(96, 256))
+    assert np.array_equal(field[:, 24:, 1:], np.broadcast_to(field[:, 24:, :1], (2, 8, 63)))  # padding rows: no switches
+    assert np.all(field[1, :24, 26:38] == -18)
+    unaware = ms.segmented_field(cur, ref, motions, (32, 64))
+    assert not np.array_equal(unaware[:, 24:, 1:], np.broadcast_to(unaware[:, 24:, :1], (2, 8, 63)))
+
+
 def test_luma_weights_sum_to_255():
     x = np.ones((3, 2, 2), np.float32)
     assert np.allclose(ms.luma(x), 255.0)

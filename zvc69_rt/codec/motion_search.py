@@ -1,15 +1,18 @@
 """Classical motion search for the encoder: candidates the learned flow cannot find.
 
-The flow network was trained on pans of at most 12 px per frame (128 px patches); held-out
-bikes.mp4 moves about 18 px per frame at 640x272, and the network returned a near-zero
-field, so every P-frame coded the whole frame difference as residual. Block matching has
-no such horizon. Everything here is encoder-side: the decoder only decodes vectors, so
+The flow network was trained on pans of at most 12 px per frame (128 px patches); in
+held-out bikes.mp4 a vehicle moves about 18 px per frame over static ground (640x272), and
+the network returned a near-zero field. Block matching has no such horizon. Everything here is encoder-side: the decoder only decodes vectors, so
 the format does not change, and the RD ranking in PFrameCodec decides which field wins.
 
     cur, ref [3,H,W] --luma--> pyramids (2x box) --global_translation--> g (pixels, backward)
     g --shift_reference--> ref(p + round(g))  (the flow net then sees a small motion)
-    g --block_field--> one vector per 16x16 block: integer search around g and the
-                       neighbours' vectors, then a parabolic sub-pixel step
+    g --block_field--> one vector per 16x16 block: integer search around g, then a
+                       parabolic sub-pixel step
+    cur, ref --dominant_motions--> the few motions many blocks share (wide search at 1/4 res)
+    {0, g, dominant} --segmented_field--> one of them per block, runs favoured: a field whose
+                       DPCM is zero except where the motion changes (each change costs an
+                       escape, ~27 bits, in the format's Gaussian motion coding)
 
 Backward convention as everywhere: cur(p) ~ ref(p + v(p)), v = (dx, dy) in pixels.
 """
@@ -151,4 +154,131 @@ def block_field(cur: np.ndarray, ref: np.ndarray, g: np.ndarray, grid: tuple[int
     vec = _block_search(np.ascontiguousarray(cur, dtype=np.float32), np.ascontiguousarray(ref, dtype=np.float32),
                         gx, gy, block, radius, SMOOTHNESS)
     k = block // 4
+    return np.repeat(np.repeat(vec, k, axis=1), k, axis=2)
+
+
+# -- piecewise-constant fields: a few dominant motions, one per block -----------------------
+#: Wide search of segmented_field: +-WIDE_RADIUS px at quarter resolution (+-4x that at full).
+WIDE_RADIUS = 16
+#: Dominant motions kept (besides zero and the global one), each covering at least this
+#: share of the blocks.
+MAX_MOTIONS = 4
+MIN_SHARE = 0.04
+#: SAD penalty per pixel for a block that does not continue its left (column 0: upper)
+#: neighbour's motion: runs of one motion make the DPCM of the field zero.
+SWITCH_PENALTY = 6.0
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _block_costs(cur, ref, motions, block):  # pragma: no cover - numba
+    """SAD of every block under each integer motion: [K, H/block, W/block]."""
+    h, w = cur.shape
+    bh, bw = h // block, w // block
+    k = motions.shape[0]
+    out = np.empty((k, bh, bw), dtype=np.float64)
+    for i in prange(k * bh):
+        m, by = i // bh, i % bh
+        for bx in range(bw):
+            out[m, by, bx] = _block_sad(cur, ref, by * block, bx * block, motions[m, 0], motions[m, 1], block)
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _masked_cost(cur, ref, motions, mask, block):  # pragma: no cover - numba
+    """Total SAD over the blocks where mask is set, for each integer motion: [K]."""
+    k = motions.shape[0]
+    bh, bw = mask.shape
+    out = np.zeros(k, dtype=np.float64)
+    for m in prange(k):
+        s = 0.0
+        for by in range(bh):
+            for bx in range(bw):
+                if mask[by, bx]:
+                    s += _block_sad(cur, ref, by * block, bx * block, motions[m, 0], motions[m, 1], block)
+        out[m] = s
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _wide_search(cur, ref, block, radius):  # pragma: no cover - numba
+    """Best integer vector of each block over +-radius (ties: the shorter vector)."""
+    h, w = cur.shape
+    bh, bw = h // block, w // block
+    out = np.zeros((2, bh, bw), dtype=np.int32)
+    for by in prange(bh):
+        for bx in range(bw):
+            best, bd = 1e30, 1 << 30
+            for dy in range(-radius, radius + 1):
+                for dx in range(-radius, radius + 1):
+                    c = _block_sad(cur, ref, by * block, bx * block, dx, dy, block)
+                    d = abs(dx) + abs(dy)
+                    if c < best or (c == best and d < bd):
+                        best, bd = c, d
+                        out[0, by, bx], out[1, by, bx] = dx, dy
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _labels(costs, penalty):  # pragma: no cover - numba
+    """Per block the motion of least SAD + penalty for not continuing the DPCM neighbour's."""
+    k, bh, bw = costs.shape
+    out = np.zeros((bh, bw), dtype=np.int32)
+    for by in range(bh):
+        for bx in range(bw):
+            prev = out[by, bx - 1] if bx > 0 else (out[by - 1, 0] if by > 0 else -1)
+            best = 1e300
+            for m in range(k):
+                c = costs[m, by, bx] + (penalty if prev >= 0 and m != prev else 0.0)
+                if c < best:
+                    best, out[by, bx] = c, m
+    return out
+
+
+def dominant_motions(cur: np.ndarray, ref: np.ndarray, block: int = BLOCK) -> list[tuple[int, int]]:
+    """Integer motions (dx, dy) in pixels that many blocks share, most common first: a wide
+    block search at quarter resolution, its modes refined +-2 px at full resolution over
+    the blocks that chose them."""
+    cur, ref = np.ascontiguousarray(cur, dtype=np.float32), np.ascontiguousarray(ref, dtype=np.float32)
+    c4, r4 = _down2(_down2(cur)), _down2(_down2(ref))
+    b4 = block // 4
+    h4, w4 = c4.shape[0] // b4 * b4, c4.shape[1] // b4 * b4
+    vec = _wide_search(np.ascontiguousarray(c4[:h4, :w4]), np.ascontiguousarray(r4[:h4, :w4]), b4, WIDE_RADIUS)
+    keys, counts = np.unique(vec.reshape(2, -1).T, axis=0, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    total = vec.shape[1] * vec.shape[2]
+    out: list[tuple[int, int]] = []
+    for i in order[:MAX_MOTIONS]:
+        if counts[i] < MIN_SHARE * total:
+            break
+        mask = np.all(vec == keys[i][:, None, None], axis=0)
+        near = np.array([(4 * keys[i][0] + dx, 4 * keys[i][1] + dy) for dy in range(-2, 3) for dx in range(-2, 3)],
+                        dtype=np.int64)
+        costs = _masked_cost(cur, ref, near, mask, block)
+        best = tuple(int(v) for v in near[int(np.argmin(costs))])
+        if best not in out:
+            out.append(best)
+    return out
+
+
+def segmented_field(cur: np.ndarray, ref: np.ndarray, motions: list[np.ndarray | tuple[float, float]],
+                    grid: tuple[int, int], visible: tuple[int, int] | None = None,
+                    block: int = BLOCK) -> np.ndarray:
+    """A piecewise-constant field on the motion grid [2, *grid]: each block takes one of
+    ``motions`` (float [dx, dy] pixels; blocks are matched at the rounded vector), the one
+    of least SAD, biased to continue its DPCM neighbour's. Two objects moving differently
+    (bikes.mp4: a vehicle 18 px/frame over static ground) cost a handful of vector changes
+    per row instead of a vector per block; cur, ref luma [H, W], multiples of `block`.
+    Blocks wholly outside ``visible`` (height, width) continue their neighbour's motion."""
+    h, w = cur.shape
+    if h % block or w % block or grid != (h // 4, w // 4):
+        raise ValueError(f"segmented_field: {w}x{h} frame, grid {grid}: need multiples of {block} and an H/4 grid")
+    exact = np.asarray(motions, dtype=np.float32).reshape(-1, 2)
+    costs = _block_costs(np.ascontiguousarray(cur, dtype=np.float32), np.ascontiguousarray(ref, dtype=np.float32),
+                         np.rint(exact).astype(np.int64), block)
+    if visible is not None:
+        costs[:, -(-visible[0] // block):, :] = 0.0
+        costs[:, :, -(-visible[1] // block):] = 0.0
+    labels = _labels(costs, SWITCH_PENALTY * block * block)
+    k = block // 4
+    vec = exact[labels].transpose(2, 0, 1)  # [2, H/block, W/block]
     return np.repeat(np.repeat(vec, k, axis=1), k, axis=2)
