@@ -23,6 +23,23 @@ def test_fill_padding_takes_the_prediction_outside_the_visible_frame(shipped_int
     assert unpadded.fill_padding(cur, pred) is cur and PFrameCodec(bundle, runners).fill_padding(cur, pred) is cur
 
 
+def test_rd_measures_cover_only_the_visible_frame(shipped_inter):
+    """distortion (per padded sample, to add to bits per padded pixel) and sad (0..255 units,
+    the motion estimate's residual-bit proxy) ignore the padding the decoder crops."""
+    bundle, runners = shipped_inter
+    codec = PFrameCodec(bundle, runners, visible_size=(40, 50))
+    cur = np.zeros((3, 64, 64), np.float32)
+    x = cur.copy()
+    x[:, 40:] = 1.0
+    x[:, :, 50:] = 1.0
+    assert codec.distortion(cur, x) == 0.0 and codec.sad(cur, x) == 0.0
+    x[0, 39, 49] = 0.5
+    assert codec.distortion(cur, x) == 0.25 / cur.size
+    assert codec.sad(cur, x) == 127.5
+    whole = PFrameCodec(bundle, runners)
+    assert whole.sad(cur, x) == 255.0 * float(np.abs(x).sum())
+
+
 def _padded_pan(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A 128x72 picture padded to 128x128 the way the encoder pads (edge rows replicated),
     and the same picture moved 3 px down."""

@@ -17,6 +17,7 @@ skipped residual reconstructs the prediction unchanged.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,10 +49,14 @@ SKIP_MSE = (0.25 / 255) ** 2
 #: costs almost nothing under camera pans. Measured on bikes.mp4 (step-3000 inter model): the
 #: noisy per-4x4 field took 5.3 KB of an 8 KB P-frame.
 MOTION_BLOCKS = (1, 4, 16)
-#: Weight of the prediction error in the motion estimate, relative to lambda. Measured on
-#: bikes.mp4 (16 frames, step-3000 inter model, level 4): 1.0 -> 1332 kbit/s at 40.6 dB,
-#: 0.1 -> 520 kbit/s at 38.3 dB (all-intra: 797 kbit/s at 37.8 dB).
-MOTION_LAMBDA_SCALE = 0.1
+#: Residual bits the motion estimate expects per unit of prediction SAD (sum over visible
+#: pixels and RGB channels of |cur - pred| in 0..255): SAD_BITS[0] * exp(SAD_BITS[1] * quality).
+#: Bits follow SAD, not MSE: over the motion candidates of training-clip P-frames
+#: (session 5, shipped P model) residual bytes correlate 0.89-0.92 with SAD at every
+#: quality; on one Big Buck Bunny frame, constant fields 0.25 px apart: SAD 0.99, MSE 0.79
+#: (the best-MSE field cost 17 % more than the best-SAD one). Slopes fitted per quality
+#: (0.0080, 0.0193, 0.0304, 0.0479 bit per SAD unit at 15, 43, 71, 92); docs/INTER.md.
+SAD_BITS = (0.00563, 0.0232)
 #: Motion fields coded in full by PFrameCodec.encode to pick the best (1 = trust the estimate).
 RD_CANDIDATES = 3
 #: Fields (of those scored at quarter pel) also tried at half and full pel.
@@ -184,16 +189,14 @@ class PFrameCodec:
         (motion_search.segmented_field: objects moving differently), and when the frame moves as a whole (motion_search.global_translation), that translation, the
         network's estimate against the reference pre-shifted by it (the network only sees
         what is left) and a block-matching field. Each is scored at quarter pel; the
-        PRECISION_RETRIES best are also tried at half and full pel. The estimate weighs the
-        prediction error by MOTION_LAMBDA_SCALE * lambda: the residual coder removes most
-        of that error for far fewer bits than lambda * MSE.
+        PRECISION_RETRIES best are also tried at half and full pel. The estimate is motion
+        bits plus the residual bits the prediction error's SAD predicts (SAD_BITS).
 
         With count > 1 the list also holds the best of the network's own fields and the zero
         field when they did not make the cut: the estimate is a poor judge of what the
         residual coder will spend (bikes.mp4: the global pan predicted 4.6 dB better than the
         zero field and still cost 8 % more bits), so encode() codes those in full too."""
-        lam = self.lagrangian(quality) * MOTION_LAMBDA_SCALE
-        pixels = cur.shape[1] * cur.shape[2]
+        bits_per_sad = SAD_BITS[0] * math.exp(SAD_BITS[1] * quality)
         coarse = (MotionPrecision.HALF_PEL, MotionPrecision.FULL_PEL) if precision is None else ()
         first = MotionPrecision.QUARTER_PEL if precision is None else MotionPrecision(precision)
         scored, seen = [], set()
@@ -204,7 +207,7 @@ class PFrameCodec:
                 return
             seen.add(key)
             pred = self.predict(ref, cand)
-            cost = lam * self.distortion(cur, pred) + estimate_motion_bits(cand) / pixels
+            cost = bits_per_sad * self.sad(cur, pred) + estimate_motion_bits(cand)
             scored.append((cost, len(scored), cand, pred, field))
 
         fields, network_fields = self._motion_fields(cur, ref)
@@ -298,6 +301,11 @@ class PFrameCodec:
             return float(np.mean(np.square(cur - x, dtype=np.float64)))
         h, w = self.visible_size
         return float(np.square(cur[:, :h, :w] - x[:, :h, :w], dtype=np.float64).sum()) / cur.size
+
+    def sad(self, cur: np.ndarray, x: np.ndarray) -> float:
+        """Sum of absolute differences over the visible area, RGB channels, in 0..255 units."""
+        h, w = self.visible_size or cur.shape[1:]
+        return 255.0 * float(np.abs(cur[:, :h, :w] - x[:, :h, :w], dtype=np.float64).sum())
 
     def fill_padding(self, cur: np.ndarray, pred: np.ndarray) -> np.ndarray:
         """cur with its padding (beyond visible_size) taken from pred; cur itself when unpadded."""
