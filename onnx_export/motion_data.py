@@ -143,5 +143,6 @@ class MotionBatchSampler:
                 ref[b], cur[b], flow[b] = self.synthetic.sample_one()
                 has[b] = True
         sigma = torch.from_numpy(self.rng.uniform(0, self.ref_noise, batch)).float()[:, None, None, None]
-        ref = (ref + torch.randn_like(ref) * sigma).clamp(0, 1)
+        noise = torch.from_numpy(self.rng.standard_normal(ref.shape, dtype=np.float32))  # own RNG: reproducible
+        ref = (ref + noise * sigma).clamp(0, 1)
         return {"ref": ref, "cur": cur, "flow": flow, "has_flow": has}
