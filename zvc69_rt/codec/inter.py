@@ -186,7 +186,8 @@ class PFrameCodec:
 
         Fields: the flow network's estimate (smoothed at MOTION_BLOCKS), its median, with
         block search a piecewise-constant field of the frame's few dominant motions
-        (motion_search.segmented_field: objects moving differently), and when the frame moves as a whole (motion_search.global_translation), that translation, the
+        (motion_search.segmented_field: objects moving differently), and when the frame
+        moves as a whole (motion_search.global_translation), that translation, the
         network's estimate against the reference pre-shifted by it (the network only sees
         what is left) and a block-matching field. Each is scored at quarter pel; the
         PRECISION_RETRIES best are also tried at half and full pel. The estimate is motion
@@ -249,7 +250,8 @@ class PFrameCodec:
             if all(np.any(np.rint(k) != m) for k in motions):
                 motions.append(np.asarray(m, np.float32))
         if len(motions) > 1:  # objects moving differently, e.g. a vehicle over static ground
-            fields.append(motion_search.segmented_field(cur_y, ref_y, motions, flow.shape[1:], self.visible_size))
+            grid = flow.shape[1:]
+            fields.append(motion_search.segmented_field(cur_y, ref_y, motions, grid, self.visible_size))
         if not gi.any():  # no whole-frame motion the network could have missed
             return fields, network
         fields.append(np.broadcast_to(g[:, None, None], flow.shape))

@@ -2,8 +2,9 @@
 
 The flow network was trained on pans of at most 12 px per frame (128 px patches); in
 held-out bikes.mp4 a vehicle moves about 18 px per frame over static ground (640x272), and
-the network returned a near-zero field. Block matching has no such horizon. Everything here is encoder-side: the decoder only decodes vectors, so
-the format does not change, and the RD ranking in PFrameCodec decides which field wins.
+the network returned a near-zero field. Block matching has no such horizon. Everything here
+is encoder-side: the decoder only decodes vectors, so the format does not change, and the
+RD ranking in PFrameCodec decides which field wins.
 
     cur, ref [3,H,W] --luma--> pyramids (2x box) --global_translation--> g (pixels, backward)
     g --shift_reference--> ref(p + round(g))  (the flow net then sees a small motion)
