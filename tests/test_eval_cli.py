@@ -126,6 +126,28 @@ def test_eval_video_variants_are_compared_with_the_default(tmp_path, capsys, mon
     assert "--variants p0:p_quality_offset=0,b_pyramid=false" in data["command"]
 
 
+def test_eval_video_runs_a_variant_alone(tmp_path, capsys, monkeypatch):
+    """--codecs ZVC69-NAME without ZVC69: the variant runs, the default does not (comparing
+    two code versions on one variant needs no second run of the default)."""
+    from zvc69_rt.eval import reference_codecs as rcod
+
+    def video_codec(gop, bframes, model=None, **settings):
+        return rcod.video_codec(rcod.VIDEO_SETTINGS["x264-medium"][0], gop, bframes, 25)
+
+    fake = types.ModuleType("zvc69_rt.eval.zvc69_adapter")
+    fake.video_codec = video_codec
+    monkeypatch.setitem(sys.modules, "zvc69_rt.eval.zvc69_adapter", fake)
+    import zvc69_rt.eval
+
+    monkeypatch.setattr(zvc69_rt.eval, "zvc69_adapter", fake, raising=False)
+    rc = main(["eval", "video", "--out", str(tmp_path), "--frames", "3", "--gop", "3", "--max-size", "96",
+               "--no-synthetic", "--codecs", "ZVC69-b1", "--levels", "1", "4",
+               "--variants", "b1:bframes=1", "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    results = json.loads((tmp_path / "video.json").read_text())["results"]["bikes"]
+    assert list(results) == ["ZVC69-b1"] and len(results["ZVC69-b1"]) == 2
+
+
 @pytest.mark.parametrize("spec, match", [("p0", "NAME:KEY=VALUE"), ("p0:width=64", "KEY one of"),
                                          ("p0:b_pyramid=maybe", "true or false"),
                                          ("p0:p_quality_offset=x", "integer")])

@@ -404,13 +404,15 @@ def run_video(args) -> int:
         except NotAvailableError as exc:
             skipped[name] = str(exc)
     zmsg = ""
-    if _wanted(args, ZVC69):
+    wanted_variants = {label: o for label, o in variants.items() if _wanted(args, label)}
+    if _wanted(args, ZVC69) or wanted_variants:  # a variant alone runs without the default
         zcodec, zmsg = _zvc69("video", args)
         if zcodec is not None:
-            codecs[ZVC69] = (zcodec, args.levels)
+            if _wanted(args, ZVC69):
+                codecs[ZVC69] = (zcodec, args.levels)
             from zvc69_rt.eval import zvc69_adapter
 
-            for label, overrides in variants.items():
+            for label, overrides in wanted_variants.items():
                 settings = {"gop": args.gop, "bframes": args.bframes, **overrides}
                 codecs[label] = (zvc69_adapter.video_codec(model=args.model, **settings), args.levels)
         else:
