@@ -98,9 +98,9 @@ def test_unusable_default_bundle_counts_as_missing(tmp_path, capsys, monkeypatch
     assert "no manifest.json" in capsys.readouterr().err
 
 
-def test_eval_video_variants_are_compared_with_the_default(tmp_path, capsys, monkeypatch):
-    """--variants adds ZVC69-NAME codecs built with those EncoderConfig settings, each
-    BD-compared with the default ZVC69 (a fake adapter: both are x264 at the same CRFs)."""
+@pytest.fixture
+def fake_adapter(monkeypatch) -> list[dict]:
+    """zvc69_adapter replaced by x264 at the same CRFs; returns the video_codec calls."""
     from zvc69_rt.eval import reference_codecs as rcod
 
     calls = []
@@ -115,6 +115,13 @@ def test_eval_video_variants_are_compared_with_the_default(tmp_path, capsys, mon
     import zvc69_rt.eval
 
     monkeypatch.setattr(zvc69_rt.eval, "zvc69_adapter", fake, raising=False)
+    return calls
+
+
+def test_eval_video_variants_are_compared_with_the_default(tmp_path, capsys, fake_adapter):
+    """--variants adds ZVC69-NAME codecs built with those EncoderConfig settings, each
+    BD-compared with the default ZVC69 (a fake adapter: both are x264 at the same CRFs)."""
+    calls = fake_adapter
     rc = main(["eval", "video", "--out", str(tmp_path), "--frames", "3", "--gop", "3", "--max-size", "96",
                "--no-synthetic", "--codecs", "ZVC69", "ZVC69-p0", "--levels", "1", "3", "5", "7",
                "--variants", "p0:p_quality_offset=0,b_pyramid=false", "--quiet"])
@@ -126,20 +133,9 @@ def test_eval_video_variants_are_compared_with_the_default(tmp_path, capsys, mon
     assert "--variants p0:p_quality_offset=0,b_pyramid=false" in data["command"]
 
 
-def test_eval_video_runs_a_variant_alone(tmp_path, capsys, monkeypatch):
+def test_eval_video_runs_a_variant_alone(tmp_path, capsys, fake_adapter):
     """--codecs ZVC69-NAME without ZVC69: the variant runs, the default does not (comparing
     two code versions on one variant needs no second run of the default)."""
-    from zvc69_rt.eval import reference_codecs as rcod
-
-    def video_codec(gop, bframes, model=None, **settings):
-        return rcod.video_codec(rcod.VIDEO_SETTINGS["x264-medium"][0], gop, bframes, 25)
-
-    fake = types.ModuleType("zvc69_rt.eval.zvc69_adapter")
-    fake.video_codec = video_codec
-    monkeypatch.setitem(sys.modules, "zvc69_rt.eval.zvc69_adapter", fake)
-    import zvc69_rt.eval
-
-    monkeypatch.setattr(zvc69_rt.eval, "zvc69_adapter", fake, raising=False)
     rc = main(["eval", "video", "--out", str(tmp_path), "--frames", "3", "--gop", "3", "--max-size", "96",
                "--no-synthetic", "--codecs", "ZVC69-b1", "--levels", "1", "4",
                "--variants", "b1:bframes=1", "--quiet"])
