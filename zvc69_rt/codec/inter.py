@@ -56,6 +56,7 @@ MOTION_BLOCKS = (1, 4, 16)
 #: quality; on one Big Buck Bunny frame, constant fields 0.25 px apart: SAD 0.99, MSE 0.79
 #: (the best-MSE field cost 17 % more than the best-SAD one). Slopes fitted per quality
 #: (0.0080, 0.0193, 0.0304, 0.0479 bit per SAD unit at 15, 43, 71, 92); docs/INTER.md.
+#: Refit for another model: python -m zvc69_rt.eval.sad_fit --model BUNDLE.
 SAD_BITS = (0.00563, 0.0232)
 #: Motion fields coded in full by PFrameCodec.encode to pick the best (1 = trust the estimate).
 RD_CANDIDATES = 3
