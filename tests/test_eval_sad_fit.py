@@ -16,6 +16,18 @@ def test_fit_recovers_an_exponential():
     assert a == pytest.approx(0.004, rel=1e-9) and b == pytest.approx(0.03, rel=1e-9)
 
 
+@pytest.mark.parametrize("qs, ks", [([40], [0.01]), ([40, 40], [0.01, 0.02]), ([10, 40], [0.01, 0.0])])
+def test_fit_refuses_a_degenerate_sweep(qs, ks):
+    with pytest.raises(ValueError, match="two or more distinct qualities"):
+        sad_fit.fit(qs, ks)
+
+
+def test_cli_refuses_one_quality(capsys):
+    with pytest.raises(SystemExit):
+        sad_fit.main(["--qualities", "43"])
+    assert "two or more distinct qualities" in capsys.readouterr().err
+
+
 def test_slope_grows_with_quality_on_real_residuals(shipped_inter):
     """A textured picture and the same picture moved by 1 px: coding every candidate in
     full, residual bits rise with SAD, and a higher quality spends more bits per SAD unit."""

@@ -41,7 +41,9 @@ def slope(codec: PFrameCodec, pairs: Sequence[tuple[np.ndarray, np.ndarray]], qu
 
 
 def fit(qualities: Sequence[int], slopes: Sequence[float]) -> tuple[float, float]:
-    """(a, b) of k(q) = a * exp(b * q), least squares on log k."""
+    """(a, b) of k(q) = a * exp(b * q), least squares on log k (two qualities at least)."""
+    if len(set(qualities)) < 2 or len(slopes) != len(qualities) or min(slopes) <= 0:
+        raise ValueError(f"sad_fit: need positive slopes at two or more distinct qualities, got {list(qualities)}")
     b, log_a = np.polyfit(np.asarray(qualities, float), np.log(np.asarray(slopes, float)), 1)
     return math.exp(log_a), float(b)
 
@@ -59,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--qualities", type=int, nargs="+", default=[15, 43, 71, 92])
     ap.add_argument("--frames", type=int, default=6, help="frames per training clip (P-frames 1, 3, 5, ...)")
     args = ap.parse_args(argv)
+    if len(set(args.qualities)) < 2:
+        ap.error("--qualities: give two or more distinct qualities (the fit is log k linear in q)")
     bundle = ModelBundle.load(args.model) if args.model else ModelBundle.load()
     slopes = []
     for q in args.qualities:
