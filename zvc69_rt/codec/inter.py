@@ -300,9 +300,7 @@ class PFrameCodec:
     def distortion(self, cur: np.ndarray, x: np.ndarray) -> float:
         """Squared error over the visible area (the decoder crops the padding) per padded
         sample: the unit of `lambda * distortion + bits / padded pixels` costs."""
-        if self.visible_size is None:
-            return float(np.mean(np.square(cur - x, dtype=np.float64)))
-        h, w = self.visible_size
+        h, w = self.visible_size or cur.shape[1:]
         return float(np.square(cur[:, :h, :w] - x[:, :h, :w], dtype=np.float64).sum()) / cur.size
 
     def sad(self, cur: np.ndarray, x: np.ndarray) -> float:

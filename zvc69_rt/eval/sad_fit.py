@@ -21,7 +21,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from zvc69_rt.codec.inter import PFrameAnalysis, PFrameCodec
-from zvc69_rt.codec.motion import encode_motion
 
 
 def slope(codec: PFrameCodec, pairs: Sequence[tuple[np.ndarray, np.ndarray]], quality: int,
@@ -32,9 +31,9 @@ def slope(codec: PFrameCodec, pairs: Sequence[tuple[np.ndarray, np.ndarray]], qu
     for cur, ref in pairs:
         for motion, pred in codec.motion_candidates(cur, ref, quality, None, count=candidates):
             a = codec.analyse_residual(PFrameAnalysis(cur=cur, motion=motion, pred=pred, quality=quality))
-            data, _ = codec.code(a)
+            residual, _ = codec.code_residual(a)  # flag and payloads: the frame data after the motion
             sads.append(codec.sad(cur, pred))
-            bits.append(8.0 * (len(data) - len(encode_motion(motion, codec.num_slices))))
+            bits.append(8.0 * len(residual))
     s, r = np.array(sads), np.array(bits)
     corr = float(np.corrcoef(s, r)[0, 1]) if len(s) > 1 and s.std() > 0 and r.std() > 0 else float("nan")
     return float(s @ r / (s @ s)), corr
@@ -64,15 +63,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(set(args.qualities)) < 2:
         ap.error("--qualities: give two or more distinct qualities (the fit is log k linear in q)")
     bundle = ModelBundle.load(args.model) if args.model else ModelBundle.load()
+    clips = []  # (name, P-frame codec, (cur, ref) pairs): decoded and loaded once for every quality
+    for name, frames in training_clips(args.frames):
+        rgb = [(frame_to_rgb(f).astype(np.float32) / 255).transpose(2, 0, 1) for f in frames]
+        x = [pad_to_multiple(np.ascontiguousarray(r))[0] for r in rgb]
+        codec = Encoder(EncoderConfig(width=frames[0].width, height=frames[0].height, gop=16), bundle=bundle).inter
+        clips.append((name, codec, [(x[i], x[i - 1]) for i in range(1, len(x), 2)]))
     slopes = []
     for q in args.qualities:
         ks = []
-        for name, frames in training_clips(args.frames):
-            rgb = [(frame_to_rgb(f).astype(np.float32) / 255).transpose(2, 0, 1) for f in frames]
-            x = [pad_to_multiple(np.ascontiguousarray(r))[0] for r in rgb]
-            codec = Encoder(EncoderConfig(width=frames[0].width, height=frames[0].height, quality=q, gop=16),
-                            bundle=bundle).inter
-            ks.append(slope(codec, [(x[i], x[i - 1]) for i in range(1, len(x), 2)], q))
+        for name, codec, pairs in clips:
+            ks.append(slope(codec, pairs, q))
             print(f"q {q} {name}: k {ks[-1][0]:.5f} bit/SAD, correlation {ks[-1][1]:.3f}")
         slopes.append(float(np.mean([k for k, _ in ks])))
     a, b = fit(args.qualities, slopes)
