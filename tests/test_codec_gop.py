@@ -131,3 +131,25 @@ def test_adaptive_intra_replaces_p_frames_that_cost_more(bundle):
     rt = Encoder(EncoderConfig(width=128, height=72, gop=8, quality=60, preset="realtime_720p"), bundle=bundle)
     assert not rt.adaptive_intra
     assert [p.frame_type for f in frames for p in rt.encode(f)] == [0, 1, 1, 1]
+
+
+def test_rd_candidates_keep_a_one_vector_field_the_estimate_ranks_last(bundle, monkeypatch):
+    """The SAD estimate misjudges the residual coder (Big Buck Bunny frame 1: a flow field
+    predicting 6 dB better left the larger residual), so the best one-vector field is
+    always coded in full too, however the estimate ranks it."""
+    from zvc69_rt.codec import inter
+    from zvc69_rt.codec.runtime import load_runners
+    from zvc69_rt.io.color import yuv420_to_rgb
+    from zvc69_rt.io.padding import pad_to_multiple
+
+    runners, _ = load_runners(bundle, "onnxruntime", "fp32", ("motion_estimation", "motion_compensation"))
+    ref, cur = (pad_to_multiple(yuv420_to_rgb(f), 64)[0] for f in _pan(3)[::2])
+    real = inter.estimate_motion_bits
+    monkeypatch.setattr(inter, "estimate_motion_bits",
+                        lambda m: 1e12 if inter._is_uniform(m.vectors) else real(m))
+    codec = inter.PFrameCodec(bundle, runners)
+    ranked = codec.motion_candidates(cur, ref, 60, count=1000)
+    assert any(inter._is_uniform(m.vectors) and not m.is_zero for m, _ in ranked)  # scored
+    assert inter._is_uniform(ranked[-1][0].vectors)  # and ranked last by the estimate
+    kept = codec.motion_candidates(cur, ref, 60, count=2)
+    assert any(inter._is_uniform(m.vectors) and not m.is_zero for m, _ in kept)

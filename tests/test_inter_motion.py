@@ -105,8 +105,11 @@ def test_vector_beyond_limit_is_rejected():
         mo.decode_motion(data, 0, (4, 4))
 
 
-def test_random_corruption_never_crashes():
-    data = bytearray(mo.encode_motion(mo.quantize(_smooth_flow(16, 16, seed=5))))
+@pytest.mark.parametrize("median", [False, True])
+def test_random_corruption_never_crashes(median):
+    field = _two_motion_field(16, 16, 5, 9) if median else mo.quantize(_smooth_flow(16, 16, seed=5))
+    data = bytearray(mo.encode_motion(field))
+    assert data[5] >= mo.MED_FLAG or not median
     rng = np.random.default_rng(0)
     for _ in range(200):
         bad = bytearray(data)
@@ -139,3 +142,71 @@ def test_constant_motion_costs_a_few_dozen_bytes():
     data = mo.encode_motion(m)
     assert len(data) <= 48  # 7 header + 24 ZVCP + 8 rANS state + a few
     assert abs(mo.estimate_motion_bits(m) / 8 - len(data)) <= 8
+
+
+def _two_motion_field(h=32, w=64, x0=26, x1=38, dy=-72):
+    """bikes.mp4's shape: a strip of blocks moving dy (quarter-pel) over static ground."""
+    v = np.zeros((2, h, w), np.int32)
+    v[1, :, x0:x1] = dy
+    return mo.CodedMotion(v, MotionPrecision.QUARTER_PEL)
+
+
+def test_med_residual_inverts_exactly():
+    rng = np.random.default_rng(2)
+    for h, w in ((1, 1), (1, 7), (6, 1), (9, 13)):
+        v = rng.integers(-8192, 8193, size=(2, h, w))
+        np.testing.assert_array_equal(mo.inverse_med(mo.med_residual(v)), v)
+    blocks = np.repeat(np.repeat(rng.integers(-40, 40, (2, 5, 7)), 4, 1), 4, 2)
+    np.testing.assert_array_equal(mo.inverse_med(mo.med_residual(blocks)), blocks)
+
+
+def test_med_predicts_from_the_left_the_top_or_the_gradient():
+    v = np.array([[[0, 0, 5], [0, 9, 9], [2, 4, 6]]])  # one component, 3x3
+    d = mo.med_residual(np.concatenate([v, v]))[0]
+    # (1,1): a=0 b=0 c=0 -> 0; (1,2): a=9 b=5 c=0 <= min -> max 9; (2,1): a=2 b=9 c=0 -> 9;
+    # (2,2): a=4 b=9 c=9 >= max -> min 4
+    assert d.tolist() == [[0, 0, 5], [0, 9, 0], [2, -5, 2]]
+
+
+def test_piecewise_field_takes_the_median_predictor_and_is_small():
+    m = _two_motion_field()
+    data = mo.encode_motion(m)
+    assert data[5] >= mo.MED_FLAG and data[6] < mo.MED_FLAG  # predictor flag rides on scale_dx
+    d = mo.dpcm(m.vectors)
+    dpcm_bits = mo.choose_row(d[0])[1] + mo.choose_row(d[1])[1]
+    assert len(data) < 60 < dpcm_bits / 8 / 3  # left-DPCM pays both sides of the strip in every row
+    assert abs(mo.estimate_motion_bits(m) / 8 - len(data)) < 0.25 * len(data)
+    back, used = mo.decode_motion(data, 0, (32, 64))
+    assert used == len(data)
+    np.testing.assert_array_equal(back.vectors, m.vectors)
+
+
+def test_dpcm_streams_still_decode():
+    """Streams of sessions 1-5 carry DPCM (scale_dx < 128): the decoder keeps reading them."""
+    m = _two_motion_field()
+    d = mo.dpcm(m.vectors).astype(np.int32)
+    rows = (mo.choose_row(d[0])[0], mo.choose_row(d[1])[0])
+    index = np.empty(d.shape, np.uint8)
+    index[0], index[1] = rows
+    from zvc69_rt import entropy
+
+    data = struct.pack("<BHH", 2, 64, 32) + bytes(rows) + entropy.encode_gaussian(d, index)
+    back, used = mo.decode_motion(data, 0, (32, 64))
+    assert used == len(data)
+    np.testing.assert_array_equal(back.vectors, m.vectors)
+
+
+@pytest.mark.parametrize("sx", [mo.MED_FLAG + 64, 254])
+def test_median_flag_with_a_bad_row_is_rejected(sx):
+    data = mo.encode_motion(_two_motion_field())
+    with pytest.raises(ZVC69FormatError, match=f"scale_dx {sx} is not a scale row"):
+        mo.decode_motion(data[:5] + bytes([sx]) + data[6:], 0, (32, 64), where="frame 3")
+
+
+def test_median_field_beyond_limit_is_rejected():
+    v = np.zeros((2, 4, 4), np.int32)
+    v[1, 2:, 1:3] = 2049  # full-pel limit is 2048
+    data = mo.encode_motion(mo.CodedMotion(v, MotionPrecision.FULL_PEL))
+    assert data[5] >= mo.MED_FLAG
+    with pytest.raises(ZVC69FormatError, match="exceeds"):
+        mo.decode_motion(data, 0, (4, 4))

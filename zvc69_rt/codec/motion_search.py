@@ -11,9 +11,9 @@ RD ranking in PFrameCodec decides which field wins.
     g --block_field--> one vector per 16x16 block: integer search around g, then a
                        parabolic sub-pixel step
     cur, ref --dominant_motions--> the few motions many blocks share (wide search at 1/4 res)
-    {0, g, dominant} --segmented_field--> one of them per block, runs favoured: a field whose
-                       DPCM is zero except where the motion changes (each change costs an
-                       escape, ~27 bits, in the format's Gaussian motion coding)
+    {0, g, dominant} --segmented_field--> one of them per block, the format's prediction
+                       favoured: a field whose prediction residual is zero except where
+                       a motion boundary starts or bends (each costs an escape, ~27 bits)
 
 Backward convention as everywhere: cur(p) ~ ref(p + v(p)), v = (dx, dy) in pixels.
 """
@@ -165,9 +165,15 @@ WIDE_RADIUS = 16
 #: share of the blocks.
 MAX_MOTIONS = 4
 MIN_SHARE = 0.04
-#: SAD penalty per pixel for a block that does not continue its left (column 0: upper)
-#: neighbour's motion: runs of one motion make the DPCM of the field zero.
-SWITCH_PENALTY = 6.0
+#: Full-resolution refinement of a dominant motion: +-REFINE_RADIUS px around 4x its
+#: quarter-resolution vector, over at most ~REFINE_BLOCKS of its blocks (bounded cost at 4K).
+REFINE_RADIUS = 5
+REFINE_BLOCKS = 256
+#: SAD penalty per pixel for a block whose vector is not its predicted one (the median
+#: predictor's, motion.med_residual). 3 since the MED predictor (session 6): best segmented
+#: candidate's RD cost on bikes frames 1, 5, 12 lowest at 3 of 1.5, 3, 6 (it was 6 when
+#: every vertical boundary cost an escape in each of a block's four grid rows).
+SWITCH_PENALTY = 3.0
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -220,16 +226,30 @@ def _wide_search(cur, ref, block, radius):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _labels(costs, penalty):  # pragma: no cover - numba
-    """Per block the motion of least SAD + penalty for not continuing the DPCM neighbour's."""
+def _labels(costs, vecs, penalty):  # pragma: no cover - numba
+    """Per block the motion of least SAD + penalty where its vector differs from the
+    format's prediction: the median edge detector (motion.med_residual) of the left, upper
+    and upper-left blocks' vectors; the left one in row 0, the upper one in column 0.
+    Within a 16x16 block the 4x4 grid's rows repeat, so only its first row can pay."""
     k, bh, bw = costs.shape
     out = np.zeros((bh, bw), dtype=np.int32)
+    pred = np.zeros(2)
     for by in range(bh):
         for bx in range(bw):
-            prev = out[by, bx - 1] if bx > 0 else (out[by - 1, 0] if by > 0 else -1)
+            have = by > 0 or bx > 0
+            for ch in range(2):
+                if by == 0:
+                    pred[ch] = vecs[out[by, bx - 1], ch] if bx > 0 else 0.0
+                elif bx == 0:
+                    pred[ch] = vecs[out[by - 1, 0], ch]
+                else:
+                    a, b, c = vecs[out[by, bx - 1], ch], vecs[out[by - 1, bx], ch], vecs[out[by - 1, bx - 1], ch]
+                    hi, lo = max(a, b), min(a, b)
+                    pred[ch] = lo if c >= hi else (hi if c <= lo else a + b - c)
             best = 1e300
             for m in range(k):
-                c = costs[m, by, bx] + (penalty if prev >= 0 and m != prev else 0.0)
+                moved = vecs[m, 0] != pred[0] or vecs[m, 1] != pred[1]
+                c = costs[m, by, bx] + (penalty if have and moved else 0.0)
                 if c < best:
                     best, out[by, bx] = c, m
     return out
@@ -237,24 +257,36 @@ def _labels(costs, penalty):  # pragma: no cover - numba
 
 def dominant_motions(cur: np.ndarray, ref: np.ndarray, block: int = BLOCK) -> list[tuple[int, int]]:
     """Integer motions (dx, dy) in pixels that many blocks share, most common first: a wide
-    block search at quarter resolution, its modes refined +-2 px at full resolution over
-    the blocks that chose them."""
+    block search at quarter resolution, its modes clustered (a vector within 1 quarter-res
+    pixel of the mode counts for it: a vehicle at 18 px/frame splits its blocks between
+    -4 and -5) and refined at full resolution over a sample of the blocks that chose them."""
     cur, ref = np.ascontiguousarray(cur, dtype=np.float32), np.ascontiguousarray(ref, dtype=np.float32)
     c4, r4 = _down2(_down2(cur)), _down2(_down2(ref))
     b4 = block // 4
     h4, w4 = c4.shape[0] // b4 * b4, c4.shape[1] // b4 * b4
     vec = _wide_search(np.ascontiguousarray(c4[:h4, :w4]), np.ascontiguousarray(r4[:h4, :w4]), b4, WIDE_RADIUS)
-    keys, counts = np.unique(vec.reshape(2, -1).T, axis=0, return_counts=True)
-    order = np.argsort(-counts, kind="stable")
-    total = vec.shape[1] * vec.shape[2]
+    flat = vec.reshape(2, -1).T
+    total = flat.shape[0]
+    free = np.ones(total, dtype=bool)
     out: list[tuple[int, int]] = []
-    for i in order[:MAX_MOTIONS]:
-        if counts[i] < MIN_SHARE * total:
+    for _ in range(MAX_MOTIONS):
+        keys, counts = np.unique(flat[free], axis=0, return_counts=True)
+        if not len(keys):
             break
-        mask = np.all(vec == keys[i][:, None, None], axis=0)
-        near = np.array([(4 * keys[i][0] + dx, 4 * keys[i][1] + dy) for dy in range(-2, 3) for dx in range(-2, 3)],
+        near_keys = np.max(np.abs(keys[:, None, :] - keys[None, :, :]), axis=2) <= 1
+        score = near_keys.astype(np.int64) @ counts
+        best_key = keys[int(np.argmax(score * (total + 1) + counts))]
+        member = free & (np.max(np.abs(flat - best_key), axis=1) <= 1)
+        if member.sum() < MIN_SHARE * total:
+            break
+        free &= ~member
+        idx = np.flatnonzero(member)[:: max(1, int(member.sum()) // REFINE_BLOCKS)]
+        mask = np.zeros(total, dtype=bool)
+        mask[idx] = True
+        r = REFINE_RADIUS
+        near = np.array([(4 * best_key[0] + dx, 4 * best_key[1] + dy) for dy in range(-r, r + 1) for dx in range(-r, r + 1)],
                         dtype=np.int64)
-        costs = _masked_cost(cur, ref, near, mask, block)
+        costs = _masked_cost(cur, ref, near, mask.reshape(vec.shape[1:]), block)
         best = tuple(int(v) for v in near[int(np.argmin(costs))])
         if best not in out:
             out.append(best)
@@ -266,9 +298,9 @@ def segmented_field(cur: np.ndarray, ref: np.ndarray, motions: list[np.ndarray |
                     block: int = BLOCK) -> np.ndarray:
     """A piecewise-constant field on the motion grid [2, *grid]: each block takes one of
     ``motions`` (float [dx, dy] pixels; blocks are matched at the rounded vector), the one
-    of least SAD, biased to continue its DPCM neighbour's. Two objects moving differently
-    (bikes.mp4: a vehicle 18 px/frame over static ground) cost a handful of vector changes
-    per row instead of a vector per block; cur, ref luma [H, W], multiples of `block`.
+    of least SAD, biased to the vector the format predicts. Two objects moving differently
+    (bikes.mp4: a vehicle 18 px/frame over static ground) cost a few escapes where the
+    boundary starts or bends instead of a vector per block; cur, ref luma [H, W], multiples of `block`.
     Blocks wholly outside ``visible`` (height, width) continue their neighbour's motion."""
     h, w = cur.shape
     if h % block or w % block or grid != (h // 4, w // 4):
@@ -279,7 +311,7 @@ def segmented_field(cur: np.ndarray, ref: np.ndarray, motions: list[np.ndarray |
     if visible is not None:
         costs[:, -(-visible[0] // block):, :] = 0.0
         costs[:, :, -(-visible[1] // block):] = 0.0
-    labels = _labels(costs, SWITCH_PENALTY * block * block)
+    labels = _labels(costs, exact.astype(np.float64), SWITCH_PENALTY * block * block)
     k = block // 4
     vec = exact[labels].transpose(2, 0, 1)  # [2, H/block, W/block]
     return np.repeat(np.repeat(vec, k, axis=1), k, axis=2)
