@@ -156,6 +156,7 @@ def test_training_clips_come_from_training_sources_only():
     from zvc69_rt.eval import datasets
 
     clips = datasets.training_clips(2, 96)
-    assert [n for n, _ in clips] == ["train-bigbuckbunny", "train-coffee-pan"]
+    assert [n for n, _ in clips] == ["train-bigbuckbunny", "train-coffee-pan", "train-astronaut-zoom"]
     assert all(len(f) == 2 and f[0].width == 96 for _, f in clips)
-    assert "coffee" in datasets.TRAIN_SKIMAGE and "coffee" not in datasets.EVAL_SKIMAGE
+    for photo in ("coffee", "astronaut"):
+        assert photo in datasets.TRAIN_SKIMAGE and photo not in datasets.EVAL_SKIMAGE

@@ -159,3 +159,21 @@ def test_fast_pan_is_found_and_decodes_bit_exactly(shipped_inter):
     parsed = enc.parse(data, (12, 16))
     assert np.median(parsed.motion.pixels()[0]) == pytest.approx(-21, abs=0.5)
     assert sizes[True] < 0.8 * sizes[False], sizes
+
+
+def test_affine_field_recovers_a_zoom_despite_outliers_and_codes_cheaply():
+    from zvc69_rt.codec.motion import dpcm, encode_motion, med_residual, quantize
+
+    h, w = 40, 64
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    zoom = np.stack([0.02 * (xx - w / 2) + 0.5, 0.02 * (yy - h / 2) - 0.25])  # 2 % zoom about the centre + pan
+    rng = np.random.default_rng(3)
+    noisy = zoom + rng.normal(0, 0.3, zoom.shape)
+    noisy[:, :6, :10] = 40.0  # an occlusion: the fit must not follow it
+    noisy[:, 30:, :] = -9.0  # rows in the padding below the visible 120 pixel rows
+    fit = ms.affine_field(noisy.astype(np.float32), visible=(120, 256))
+    assert fit.shape == (2, h, w) and fit.dtype == np.float32
+    assert np.abs(fit - zoom).max() < 0.1
+    q = quantize(fit)
+    assert np.count_nonzero(med_residual(q.vectors)) < 0.25 * np.count_nonzero(dpcm(q.vectors))
+    assert len(encode_motion(q)) < 0.3 * len(encode_motion(quantize(noisy)))

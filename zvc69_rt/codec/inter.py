@@ -191,7 +191,7 @@ class PFrameCodec:
         """The `count` motion fields of least estimated cost, cheapest first: (motion, pred).
 
         Fields: the flow network's estimate (smoothed at MOTION_BLOCKS), its median, with
-        block search a piecewise-constant field of the frame's few dominant motions
+        block search its affine fit (motion_search.affine_field: zoom, rotation), a piecewise-constant field of the frame's few dominant motions
         (motion_search.segmented_field: objects moving differently), and when the frame
         moves as a whole (motion_search.global_translation), that translation, the
         network's estimate against the reference pre-shifted by it (the network only sees
@@ -251,6 +251,7 @@ class PFrameCodec:
         network = len(fields)
         if not self.block_search:
             return fields, network
+        fields.append(motion_search.affine_field(flow, self.visible_size))
         cur_y, ref_y = motion_search.luma(cur), motion_search.luma(ref)
         g = motion_search.global_translation(cur_y, ref_y)
         gi = np.rint(g).astype(int)

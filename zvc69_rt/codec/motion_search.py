@@ -11,6 +11,8 @@ RD ranking in PFrameCodec decides which field wins.
     g --block_field--> one vector per 16x16 block: integer search around g, then a
                        parabolic sub-pixel step
     cur, ref --dominant_motions--> the few motions many blocks share (wide search at 1/4 res)
+    flow --affine_field--> the least-squares affine field (zoom, rotation, pan): a ramp
+                       the MED predictor codes almost for free
     {0, g, dominant} --segmented_field--> one of them per block, the format's prediction
                        favoured: a field whose prediction residual is zero except where
                        a motion boundary starts or bends (each costs an escape, ~27 bits)
@@ -315,3 +317,25 @@ def segmented_field(cur: np.ndarray, ref: np.ndarray, motions: list[np.ndarray |
     k = block // 4
     vec = exact[labels].transpose(2, 0, 1)  # [2, H/block, W/block]
     return np.repeat(np.repeat(vec, k, axis=1), k, axis=2)
+
+
+# -- affine fields: zoom and rotation -----------------------------------------------------
+def affine_field(flow: np.ndarray, visible: tuple[int, int] | None = None) -> np.ndarray:
+    """The affine field v(x, y) = A [x, y, 1] closest to ``flow`` [2, h, w] (pixels, H/4
+    grid) in least squares over the grid cells of the visible area (height, width in
+    pixels), refitted once without the cells it misses by more than 3x the median miss
+    (occlusions, borders). A camera zoom or rotation moves every pixel differently, so a
+    constant field cannot follow it and the network's own field is noisy; an affine ramp
+    quantises to steps that the median predictor (motion.med_residual) mostly predicts."""
+    _, h, w = flow.shape
+    gh, gw = (h, w) if visible is None else (min(h, -(-visible[0] // 4)), min(w, -(-visible[1] // 4)))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    basis = np.stack([xx, yy, np.ones_like(xx)], axis=-1)  # [h, w, 3]
+    a = basis[:gh, :gw].reshape(-1, 3)
+    b = flow[:, :gh, :gw].reshape(2, -1).T.astype(np.float64)
+    keep = np.ones(len(a), dtype=bool)
+    for _ in range(2):
+        coef, *_ = np.linalg.lstsq(a[keep], b[keep], rcond=None)
+        miss = np.abs(a @ coef - b).sum(axis=1)
+        keep = miss <= 3.0 * max(float(np.median(miss)), 1e-6)
+    return np.ascontiguousarray((basis @ coef).transpose(2, 0, 1), dtype=np.float32)

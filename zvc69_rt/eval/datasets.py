@@ -333,9 +333,13 @@ def eval_clips(
 
 def training_clips(num_frames: int = 32, max_size: int | None = 640) -> list[tuple[str, list[Frame]]]:
     """Clips from the TRAINING sources, for tuning encoder settings without touching held-out
-    data: Big Buck Bunny from frame 40, and a pan over skimage's ``coffee`` photo."""
+    data: Big Buck Bunny from frame 40, a pan over skimage's ``coffee`` photo and a zoom
+    into its ``astronaut`` (the held-out set has a zoom too: session 6)."""
     bbb = load_video(video_path("bigbuckbunny.mp4"), max_frames=num_frames, max_size=max_size, start=40)
     w, h = bbb[0].width, bbb[0].height
-    rgb = load_image(skimage_image_path("coffee"), max_size=max(2 * max(w, h), 64))
+    size = max(2 * max(w, h), 64)
+    coffee = load_image(skimage_image_path("coffee"), max_size=size)
+    astronaut = load_image(skimage_image_path("astronaut"), max_size=size)
     return [("train-bigbuckbunny", bbb),
-            ("train-coffee-pan", synthetic_camera_clip(rgb, num_frames, (w, h), "pan", 1.5, seed=3))]
+            ("train-coffee-pan", synthetic_camera_clip(coffee, num_frames, (w, h), "pan", 1.5, seed=3)),
+            ("train-astronaut-zoom", synthetic_camera_clip(astronaut, num_frames, (w, h), "zoom", 0.4, seed=4))]
