@@ -33,7 +33,8 @@ SUPPORTED_OPS: dict[str, str] = {
     "DepthToSpace": "", "SpaceToDepth": "",
     "Resize": "mode nearest/linear; coordinate_transformation_mode half_pixel, pytorch_half_pixel, "
               "tf_half_pixel_for_nn, asymmetric or align_corners",
-    "GridSample": "2D input (rank 4); mode bilinear/linear or nearest",
+    "GridSample": "2D input (rank 4); mode bilinear/linear, nearest or bicubic/cubic (TensorRT's GridSample "
+                  "operator: NEAREST, LINEAR, CUBIC interpolation)",
     "QuantizeLinear": "zero point is 0 (symmetric)",
     "DequantizeLinear": "zero point is 0 (symmetric)",
 }
@@ -88,7 +89,7 @@ def check_model(model, name: str = "graph") -> list[str]:
                 problems.append(f"{where}: mode={mode}, coordinate_transformation_mode={coord} unsupported")
         elif n.op_type == "GridSample":
             mode = _attr(n, "mode", "bilinear")
-            if mode not in ("bilinear", "linear", "nearest"):
+            if mode not in ("bilinear", "linear", "nearest", "bicubic", "cubic"):
                 problems.append(f"{where}: mode={mode} unsupported")
     return problems
 

@@ -18,7 +18,7 @@ PROFILES = {"720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
 
 DEFAULT_STRIDES = {
     "analysis": 1, "hyper_analysis": 16, "hyper_synthesis": 64, "synthesis": 16,
-    "motion_estimation": 1, "motion_compensation": 1, "residual_analysis": 1,
+    "motion_estimation": 1, "motion_compensation": 1, "motion_compensation_cubic": 1, "residual_analysis": 1,
     "residual_hyper_synthesis": 64, "residual_synthesis": 16,
 }
 

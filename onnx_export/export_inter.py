@@ -9,6 +9,8 @@ dynamic batch/height/width; H, W multiples of 64):
     motion_compensation.*.onnx       ref [1,3,H,W], motion [1,2,H/4,W/4] -> pred [1,3,H,W]
                                      (bilinear upsampling + GridSample, opset 17; FP32 only:
                                      the manifest's fp16 entry names the fp32 file)
+    motion_compensation_cubic.*.onnx the same with a bicubic GridSample, clamped to [0, 1]
+                                     (session 6; motion data flags the frames that use it)
     residual_analysis.*.onnx         cur, pred [1,3,H,W], gain [1,64,1,1] -> y [1,64,H/8,W/8], z [1,32,H/32,W/32]
     residual_hyper_synthesis.*.onnx  z_hat [1,32,h,w] -> mean [1,64,4h,4w]
     residual_synthesis.*.onnx        y_hat [1,64,h,w], inv_gain [1,64,1,1], pred [1,3,8h,8w] -> x_hat (clamped)
@@ -33,8 +35,11 @@ from onnx_export.inter_model import InterModel, upsample_motion, warp
 from onnx_export.model import LAMBDAS
 
 TABLE_PREFIX = "p_"
-GRAPHS = ("motion_estimation", "motion_compensation", "residual_analysis", "residual_hyper_synthesis",
-          "residual_synthesis")
+GRAPHS = ("motion_estimation", "motion_compensation", "motion_compensation_cubic", "residual_analysis",
+          "residual_hyper_synthesis", "residual_synthesis")
+#: Weightless graphs whose sampling coordinates need FP32 (1080p+): every precision's
+#: manifest entry names the fp32 file.
+FP32_ONLY = ("motion_compensation", "motion_compensation_cubic")
 FP16_BLOCK_LIST = ["Sqrt", "Reciprocal", "Div", "Pow", "GridSample", "Resize", "Range"]
 #: Graphs with a real INT8 (Q/DQ) variant. Only encoder-only graphs qualify: their output
 #: only steers what the encoder codes (the flow is quantised and chosen by rate-distortion
@@ -56,8 +61,12 @@ class _MotionEstimation(nn.Module):
 
 
 class _MotionCompensation(nn.Module):
+    def __init__(self, mode: str = "bilinear"):
+        super().__init__()
+        self.mode = mode
+
     def forward(self, ref, motion):
-        return warp(ref, upsample_motion(motion))
+        return warp(ref, upsample_motion(motion), self.mode)
 
 
 class _ResidualAnalysis(nn.Module):
@@ -137,6 +146,9 @@ def export_graphs(model: InterModel, out: Path, precisions=("fp32",),
                               ["ref", "cur"], ["flow"]),
         "motion_compensation": (_MotionCompensation(), (torch.rand(1, 3, H, W), torch.randn(1, 2, H // 4, W // 4)),
                                 ["ref", "motion"], ["pred"]),
+        "motion_compensation_cubic": (_MotionCompensation("bicubic"),
+                                      (torch.rand(1, 3, H, W), torch.randn(1, 2, H // 4, W // 4)),
+                                      ["ref", "motion"], ["pred"]),
         "residual_analysis": (_ResidualAnalysis(model),
                               (torch.rand(1, 3, H, W), torch.rand(1, 3, H, W), torch.ones(1, cfg.M, 1, 1)),
                               ["cur", "pred", "gain"], ["y", "z"]),
@@ -156,7 +168,7 @@ def export_graphs(model: InterModel, out: Path, precisions=("fp32",),
         fp32 = out / f"{name}.fp32.onnx"
         _export(mod, args, fp32, ins, outs, axes)
         files[name] = {"fp32": fp32.name}
-        if "fp16" in precisions and name == "motion_compensation":
+        if "fp16" in precisions and name in FP32_ONLY:
             files[name]["fp16"] = fp32.name  # no weights; sampling coordinates need FP32 at 1080p+
         elif "fp16" in precisions:
             _to_fp16_inter(fp32, out / f"{name}.fp16.onnx")

@@ -90,8 +90,11 @@ def test_resize_and_gridsample_modes():
                                       coordinate_transformation_mode="half_pixel")],
                     inits=[_init("sc", np.array([1, 1, 2, 2], np.float32))])
     assert check_model(linear) == []
-    gs = _graph([helper.make_node("GridSample", ["x", "grid"], ["y"], mode="bicubic")], inputs=("x", "grid"))
-    assert "mode=bicubic" in check_model(gs)[0]
+    for mode in ("bilinear", "bicubic", "cubic", "nearest"):  # TensorRT's GridSample: LINEAR, CUBIC, NEAREST
+        gs = _graph([helper.make_node("GridSample", ["x", "grid"], ["y"], mode=mode)], inputs=("x", "grid"))
+        assert check_model(gs) == [], mode
+    gs = _graph([helper.make_node("GridSample", ["x", "grid"], ["y"], mode="lanczos")], inputs=("x", "grid"))
+    assert "mode=lanczos" in check_model(gs)[0]
 
 
 def test_engines_build_refuses_a_bundle_trt_cannot_parse(tmp_path, capsys):

@@ -14,7 +14,7 @@ from onnx_export.export_inter import export_inter_bundle
 from onnx_export.inter_model import InterConfig, InterModel, upsample_motion, warp
 from zvc69_rt.backends.onnxruntime import OnnxRuntimeBackend
 from zvc69_rt.bitstream.motion_header import MotionPrecision
-from zvc69_rt.codec.inter import DECODER_GRAPHS, ENCODER_GRAPHS, PFrameCodec
+from zvc69_rt.codec.inter import DECODER_GRAPHS, ENCODER_GRAPHS, PFrameAnalysis, PFrameCodec
 from zvc69_rt.codec.motion import CodedMotion
 from zvc69_rt.errors import EntropyDecodeError, InputError, ZVC69Error, ZVC69FormatError
 from zvc69_rt.models.bundle import ModelBundle, write_manifest
@@ -84,6 +84,10 @@ def test_graph_shapes_and_warp_matches_torch(bundle, runners):
     pred = runners["motion_compensation"].run({"ref": x, "motion": motion})["pred"]
     expect = warp(torch.from_numpy(x), upsample_motion(torch.from_numpy(motion))).numpy()
     np.testing.assert_allclose(pred, expect, atol=1e-4)  # coordinate rounding
+    cubic = runners["motion_compensation_cubic"].run({"ref": x, "motion": motion})["pred"]
+    expect = warp(torch.from_numpy(x), upsample_motion(torch.from_numpy(motion)), "bicubic").numpy()
+    np.testing.assert_allclose(cubic, expect, atol=1e-4)
+    assert cubic.min() >= 0 and cubic.max() <= 1 and np.abs(cubic - pred).max() > 0.05  # clamped, and not bilinear
     gain = np.ones((1, 64, 1, 1), np.float32)
     r = runners["residual_analysis"].run({"cur": x, "pred": pred, "gain": gain})
     assert r["y"].shape == (1, 64, H // 8, W // 8) and r["z"].shape == (1, 32, H // 32, W // 32)
@@ -356,3 +360,29 @@ def test_motion_aq_frames_decode_bit_exactly(bundle, runners):
     assert cost(*chosen) <= min(cost(plain, plain_recon), cost(data, recon)) + 1e-12
     with pytest.raises(InputError, match="0..4"):
         PFrameCodec(bundle, runners, aq_strength=5)
+
+
+def test_bicubic_frames_decode_bit_exactly_and_need_the_graph(bundle, runners):
+    """A frame flagged bicubic (scale_dy + 128) is predicted with motion_compensation_cubic
+    in encoder and decoder alike; a decoder whose bundle lacks that graph says so."""
+    from zvc69_rt.codec.motion import CUBIC_FLAG, CodedMotion, quantize
+
+    frames = _scene(3)
+    enc = PFrameCodec(bundle, runners, skip="never")
+    m = quantize(np.full((2, H // 4, W // 4), 0.75, np.float32))
+    sharp = CodedMotion(m.vectors, m.precision, cubic=True)
+    outs = []
+    for motion in (m, sharp):
+        pred = enc.predict(frames[0], motion)
+        a = enc.analyse_residual(PFrameAnalysis(cur=frames[1], motion=motion, pred=pred, quality=60))
+        data, recon = enc.code(a)
+        assert (data[6] >= CUBIC_FLAG) == motion.cubic
+        dec = PFrameCodec(bundle, {g: runners[g] for g in DECODER_GRAPHS})
+        np.testing.assert_array_equal(dec.decompress(data, frames[0], (H // 16, W // 16), 60), recon)
+        outs.append((data, pred))
+    assert np.abs(outs[0][1] - outs[1][1]).max() > 1e-3  # two different predictions
+    old = PFrameCodec(bundle, {g: runners[g] for g in DECODER_GRAPHS if g != "motion_compensation_cubic"})
+    with pytest.raises(ZVC69FormatError, match="motion_compensation_cubic"):
+        old.decompress(outs[1][0], frames[0], (H // 16, W // 16), 60)
+    np.testing.assert_array_equal(old.decompress(outs[0][0], frames[0], (H // 16, W // 16), 60),
+                                  PFrameCodec(bundle, runners).decompress(outs[0][0], frames[0], (H // 16, W // 16), 60))

@@ -210,3 +210,17 @@ def test_median_field_beyond_limit_is_rejected():
     assert data[5] >= mo.MED_FLAG
     with pytest.raises(ZVC69FormatError, match="exceeds"):
         mo.decode_motion(data, 0, (4, 4))
+
+
+def test_bicubic_flag_rides_on_scale_dy_and_round_trips():
+    m = _two_motion_field()
+    sharp = mo.CodedMotion(m.vectors, m.precision, cubic=True)
+    plain, flagged = mo.encode_motion(m), mo.encode_motion(sharp)
+    assert flagged[6] == plain[6] + mo.CUBIC_FLAG and flagged[:6] == plain[:6] and flagged[7:] == plain[7:]
+    back, _ = mo.decode_motion(flagged, 0, (32, 64))
+    assert back.cubic and not mo.decode_motion(plain, 0, (32, 64))[0].cubic
+    np.testing.assert_array_equal(back.vectors, m.vectors)
+    zero = mo.CodedMotion(np.zeros((2, 4, 4), np.int32), MotionPrecision.QUARTER_PEL, cubic=True)
+    assert mo.encode_motion(zero)[5:] == bytes((255, 255))  # a zero field never warps: no flag
+    with pytest.raises(ZVC69FormatError, match="scale_dy 192 is not a scale row"):
+        mo.decode_motion(flagged[:6] + bytes([192]) + flagged[7:], 0, (32, 64))

@@ -3,7 +3,8 @@
     motion header (5 B: precision u8, width u16, height u16; zvc69_rt.bitstream.motion_header)
     scale_dx u8, scale_dy u8       Gaussian scale-table row for each component, or 255, 255 =
                                    every vector is zero and no payload follows; scale_dx
-                                   + 128 (MED_FLAG) selects the median predictor
+                                   + 128 (MED_FLAG) selects the median predictor, scale_dy
+                                   + 128 (CUBIC_FLAG) the bicubic warp
     [ZVCP payload]                 Gaussian rANS of the prediction residuals, [2, height, width]
 
 Vectors are integers in units of the precision's step (1, 1/2 or 1/4 pixel of the padded
@@ -16,7 +17,10 @@ frame), backward convention: pred(p) = ref(p + v(p)). Two predictors, per compon
     boundary (a vehicle's side) is predicted from the row above, so a piecewise-constant
     field pays only where a boundary starts or bends (bikes.mp4 two-motion field: 226 ->
     36 bytes; block-averaged flow fields 2.9 KB -> 0.2 KB).
-Both are integer-only, so nothing here depends on floating point. The predictor and the
+The warp (PFrameCodec.predict) is bilinear, or with CUBIC_FLAG (session 6) the bundle's
+bicubic motion_compensation_cubic graph: sharper sub-pixel shifts on pans, worse on
+noisy footage, so the encoder picks per frame. Both predictors are integer-only, so
+nothing here depends on floating point. The predictor and the
 two scale rows are the encoder's choice (the cheapest); they are plain bytes, so CDF
 selection is trivially identical on every machine.
 """
@@ -40,6 +44,7 @@ MOTION_STEPS = {MotionPrecision.FULL_PEL: 1.0, MotionPrecision.HALF_PEL: 0.5, Mo
 MAX_VECTOR_PX = 2048
 ZERO_FIELD = 255  # scale byte pair (255, 255): all vectors are zero, no payload
 MED_FLAG = 128  # added to scale_dx: the payload holds MED residuals, not DPCM
+CUBIC_FLAG = 128  # added to scale_dy: predict with the bicubic warp
 ESCAPE_EXTRA_BITS = 3  # rough cost of an escape's byte count, for the encoder's estimate
 
 
@@ -47,6 +52,7 @@ ESCAPE_EXTRA_BITS = 3  # rough cost of an escape's byte count, for the encoder's
 class CodedMotion:
     vectors: np.ndarray  # int32 [2, h, w], units of the precision's step
     precision: MotionPrecision
+    cubic: bool = False  # bicubic warp (CUBIC_FLAG); a zero field never warps
 
     @property
     def step(self) -> float:
@@ -203,7 +209,8 @@ def encode_motion(motion: CodedMotion, num_slices: int | None = None) -> bytes:
     flag, d, rows, _ = _cheapest(motion)
     index = np.empty(d.shape, dtype=np.uint8)
     index[0], index[1] = rows
-    return header + bytes((rows[0] + flag, rows[1])) + entropy.encode_gaussian(
+    cubic = CUBIC_FLAG if motion.cubic else 0
+    return header + bytes((rows[0] + flag, rows[1] + cubic)) + entropy.encode_gaussian(
         d.astype(np.int32), index, num_slices=num_slices
     )
 
@@ -230,14 +237,14 @@ def decode_motion(buf: bytes | memoryview, offset: int, expect_hw: tuple[int, in
     shape = (2, head.height, head.width)
     if (sx, sy) == (ZERO_FIELD, ZERO_FIELD):
         return CodedMotion(np.zeros(shape, np.int32), precision), pos - offset
-    med = sx >= MED_FLAG
-    sx -= MED_FLAG if med else 0
-    for name, s in (("scale_dx", sx), ("scale_dy", sy)):
-        if s >= entropy.NUM_SCALES:
+    med, cubic = sx >= MED_FLAG, sy >= CUBIC_FLAG
+    for name, s, flag in (("scale_dx", sx, med), ("scale_dy", sy, cubic)):
+        if s - (128 if flag else 0) >= entropy.NUM_SCALES:
             raise ZVC69FormatError(
-                f"{where}: motion {name} {s + (MED_FLAG if med and name == 'scale_dx' else 0)} is not a scale "
-                f"row (0..63, scale_dx 128..191 with the median predictor) nor the 255 pair"
+                f"{where}: motion {name} {s} is not a scale row (0..63, or 128..191 with the median "
+                f"predictor / bicubic warp flag) nor the 255 pair"
             )
+    sx, sy = sx - (MED_FLAG if med else 0), sy - (CUBIC_FLAG if cubic else 0)
     try:
         size = entropy.payload_size(view, pos)
     except EntropyDecodeError as exc:
@@ -252,4 +259,4 @@ def decode_motion(buf: bytes | memoryview, offset: int, expect_hw: tuple[int, in
     lim = int(MAX_VECTOR_PX / MOTION_STEPS[precision])
     if np.abs(v).max() > lim:
         raise ZVC69FormatError(f"{where}: a motion vector exceeds {MAX_VECTOR_PX} pixels (corrupt motion data)")
-    return CodedMotion(v.astype(np.int32), precision), pos + size - offset
+    return CodedMotion(v.astype(np.int32), precision, cubic), pos + size - offset
