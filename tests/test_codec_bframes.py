@@ -223,8 +223,8 @@ def test_pyramid_coding_order_references_and_bit_exact_decode(bundle, monkeypatc
     _, pkts, stream = _encode(bundle, frames, gop=8, bframes=3, b_pyramid=True, b_quality_offset=5)
     assert [p.pts for p in pkts] == [0, 4, 2, 1, 3, 7, 6, 5, 8]
     assert [p.frame_type for p in pkts] == [0, 1, 3, 2, 2, 1, 3, 2, 0]
-    # I at 60, P and BBi 8 below (p_quality_offset), non-reference B 5 below those
-    assert [p.quality for p in pkts] == [60, 52, 52, 47, 47, 52, 52, 47, 60]
+    # I at 60, P and BBi 16 below (p_quality_offset), non-reference B 5 below those
+    assert [p.quality for p in pkts] == [60, 44, 44, 39, 39, 44, 44, 39, 60]
     reader = StreamReader(io.BytesIO(stream))
     dec = Decoder(reader.header, bundle=bundle)
     coded = iter(recons)

@@ -55,8 +55,8 @@ def test_gop_closed_loop_has_no_drift(bundle):
         pts.append(fh.pts)
         qualities.append(fh.quality_level)
     assert types == [0, 1, 1, 0, 1, 1, 0]
-    # P-frames are coded p_quality_offset (default 8) below the I-frame; the decoder reads it per frame
-    assert qualities == [60, 52, 52, 60, 52, 52, 60]
+    # P-frames are coded p_quality_offset (default 16) below the I-frame; the decoder reads it per frame
+    assert qualities == [60, 44, 44, 60, 44, 44, 60]
     assert reader.header.quality_level == 60
     assert pts == list(range(7))
     assert [e.frame_number for e in reader.keyframes()] == [0, 3, 6]

@@ -45,8 +45,9 @@ class EncoderConfig:
     rate_control: str = "cqp"  # cqp (constant quality), vbr or cbr: see zvc69_rt/codec/ratecontrol.py
     bitrate: int | None = None  # target bits/s, vbr/cbr only
     vbv_seconds: float = 1.0  # cbr buffer size in seconds of target bitrate
-    # P/B-frames are coded this many quality points below their GOP's I-frame (see ratecontrol.py)
-    p_quality_offset: int = 8
+    # P/B-frames are coded this many quality points below their GOP's I-frame (see ratecontrol.py;
+    # 16 since session 6: docs/INTER.md "Tuning")
+    p_quality_offset: int = 16
     # non-reference B-frames (type 2) are coded this many quality points below the P-frames (tuned:
     # docs/INTER.md "Tuning")
     b_quality_offset: int = 18

@@ -18,12 +18,13 @@ Modes (``EncoderConfig.rate_control``):
          buffer allows). Overflows (a frame that would stall a decoder reading at the target
          rate) and underflows (channel idle: a true CBR link would need stuffing) are counted.
 
-P/B quality offset (``EncoderConfig.p_quality_offset``, default 8): every mode codes
+P/B quality offset (``EncoderConfig.p_quality_offset``, default 16): every mode codes
 P- and B-frames that many quality points below their GOP's I-frame (``q`` below is the
 I-frame's quality). A reference's quality is inherited by every frame predicted from it, so
 the I-frame is worth more bits than a P-frame at the same lambda. Chosen on training clips
 (`zvc69 eval video --training-clips --variants p0:p_quality_offset=0`): offset 0 costs
-+2.6 % BD-rate (PSNR-YUV) against 8; docs/INTER.md "Tuning" has the table.
++2.6 % BD-rate (PSNR-YUV) against 8 (session 3); with the session-6 encoder, whose motion
+costs little, 12 and 16 beat 8 by 0.8 % and 2.9 %; docs/INTER.md "Tuning" has the tables.
 
 There is no CRF mode: a "constant rate factor" would need a complexity measure the
 decoder-free encoder does not have before inference, so constant quality is CQP only.
