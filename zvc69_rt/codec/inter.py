@@ -200,7 +200,8 @@ class PFrameCodec:
         """The `count` motion fields of least estimated cost, cheapest first: (motion, pred).
 
         Fields: the flow network's estimate (smoothed at MOTION_BLOCKS), its median, with
-        block search its affine fit (motion_search.affine_field: zoom, rotation), a piecewise-constant field of the frame's few dominant motions
+        block search its affine fit (motion_search.affine_field: zoom, rotation), a
+        piecewise-constant field of the frame's few dominant motions
         (motion_search.segmented_field: objects moving differently), and when the frame
         moves as a whole (motion_search.global_translation), that translation, the
         network's estimate against the reference pre-shifted by it (the network only sees

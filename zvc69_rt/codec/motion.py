@@ -20,9 +20,9 @@ frame), backward convention: pred(p) = ref(p + v(p)). Two predictors, per compon
 The warp (PFrameCodec.predict) is bilinear, or with CUBIC_FLAG (session 6) the bundle's
 bicubic motion_compensation_cubic graph: sharper sub-pixel shifts on pans, worse on
 noisy footage, so the encoder picks per frame. Both predictors are integer-only, so
-nothing here depends on floating point. The predictor and the
-two scale rows are the encoder's choice (the cheapest); they are plain bytes, so CDF
-selection is trivially identical on every machine.
+nothing here depends on floating point. The predictor and the two scale rows are the
+encoder's choice (the cheapest); they are plain bytes, so CDF selection is trivially
+identical on every machine.
 """
 
 from __future__ import annotations

@@ -174,7 +174,8 @@ REFINE_BLOCKS = 256
 #: SAD penalty per pixel for a block whose vector is not its predicted one (the median
 #: predictor's, motion.med_residual). 3 since the MED predictor (session 6): best segmented
 #: candidate's RD cost on bikes frames 1, 5, 12 lowest at 3 of 1.5, 3, 6 (it was 6 when
-#: every vertical boundary cost an escape in each of a block's four grid rows).
+#: every vertical boundary cost an escape in each of a block's four grid rows). bikes is a
+#: HELD-OUT clip (no training clip has two motions): this constant is tuned on it.
 SWITCH_PENALTY = 3.0
 
 
@@ -302,7 +303,8 @@ def segmented_field(cur: np.ndarray, ref: np.ndarray, motions: list[np.ndarray |
     ``motions`` (float [dx, dy] pixels; blocks are matched at the rounded vector), the one
     of least SAD, biased to the vector the format predicts. Two objects moving differently
     (bikes.mp4: a vehicle 18 px/frame over static ground) cost a few escapes where the
-    boundary starts or bends instead of a vector per block; cur, ref luma [H, W], multiples of `block`.
+    boundary starts or bends instead of a vector per block; cur, ref luma [H, W],
+    multiples of `block`.
     Blocks wholly outside ``visible`` (height, width) continue their neighbour's motion."""
     h, w = cur.shape
     if h % block or w % block or grid != (h // 4, w // 4):
