@@ -203,8 +203,10 @@ class BitrateControl:
         return self.pixels * 2.0 ** self._log2_bpp(frame_type, q)
 
     def _gop_average_bits(self, q: float) -> float:
+        """P-frames at the offset quality, clamped at 0 as frame_quality codes them (below
+        the offset the extrapolated model promised P-frames cheaper than quality 0)."""
         g = self.gop
-        return (self.predict_bits(FRAME_I, q) + (g - 1) * self.predict_bits(FRAME_P, q - self.p_offset)) / g
+        return (self.predict_bits(FRAME_I, q) + (g - 1) * self.predict_bits(FRAME_P, max(q - self.p_offset, 0.0))) / g
 
     @staticmethod
     def _solve(f, target: float) -> float:
