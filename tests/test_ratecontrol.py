@@ -131,8 +131,8 @@ def test_bitrate_control_keeps_the_p_offset_and_still_lands(mode):
 
 def test_gop_model_never_prices_p_frames_below_quality_0():
     """Below the offset every P-frame is coded at quality 0 (frame_quality clamps), so the
-    GOP model must price them there; extrapolating to negative quality promised bits the
-    codec cannot deliver and the controller overshot near its floor."""
+    GOP model must price them there, not extrapolate to negative qualities (bits the codec
+    cannot deliver)."""
     rc = BitrateControl("vbr", 300_000, 25.0, 640, 272, gop=16, p_offset=16)
     p0 = rc.predict_bits(FRAME_P, 0.0)
     for q in (0.0, 5.0, 15.9):
