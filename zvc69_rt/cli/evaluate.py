@@ -52,7 +52,7 @@ def register(sub) -> None:
                     help="extra ZVC69 encoder settings on the same clips, each also compared with the default "
                     "ZVC69, e.g. p0:p_quality_offset=0 pyramid:bframes=3,b_pyramid=true")
     pv.add_argument("--training-clips", action="store_true",
-                    help="tune on training clips (Big Buck Bunny, a pan over a training photo) instead of the "
+                    help="tune on training clips (Big Buck Bunny, a pan and a zoom over training photos) instead of the "
                     "held-out ones: for choosing defaults, never for reporting results")
     pv.set_defaults(func=run_video)
 
