@@ -115,6 +115,15 @@ def med_residual(v: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
+def med_predict(a, b, c):  # pragma: no cover - numba
+    """The median edge detector of one component: left a, upper b, upper-left c (scalar
+    twin of med_residual's vectorised rule, shared by the decoder and the encoder's
+    segmentation)."""
+    hi, lo = max(a, b), min(a, b)
+    return lo if c >= hi else (hi if c <= lo else a + b - c)
+
+
+@njit(cache=True, nogil=True)
 def _inverse_med(d):  # pragma: no cover - numba
     k, h, w = d.shape
     v = np.empty_like(d)
@@ -126,10 +135,7 @@ def _inverse_med(d):  # pragma: no cover - numba
         for y in range(1, h):
             v[ch, y, 0] = v[ch, y - 1, 0] + d[ch, y, 0]
             for x in range(1, w):
-                a, b, c = v[ch, y, x - 1], v[ch, y - 1, x], v[ch, y - 1, x - 1]
-                hi, lo = max(a, b), min(a, b)
-                p = lo if c >= hi else (hi if c <= lo else a + b - c)
-                v[ch, y, x] = p + d[ch, y, x]
+                v[ch, y, x] = med_predict(v[ch, y, x - 1], v[ch, y - 1, x], v[ch, y - 1, x - 1]) + d[ch, y, x]
     return v
 
 
@@ -238,13 +244,14 @@ def decode_motion(buf: bytes | memoryview, offset: int, expect_hw: tuple[int, in
     if (sx, sy) == (ZERO_FIELD, ZERO_FIELD):
         return CodedMotion(np.zeros(shape, np.int32), precision), pos - offset
     med, cubic = sx >= MED_FLAG, sy >= CUBIC_FLAG
-    for name, s, flag in (("scale_dx", sx, med), ("scale_dy", sy, cubic)):
-        if s - (128 if flag else 0) >= entropy.NUM_SCALES:
+    rows = (sx - MED_FLAG * med, sy - CUBIC_FLAG * cubic)
+    for name, raw, row in (("scale_dx", sx, rows[0]), ("scale_dy", sy, rows[1])):
+        if row >= entropy.NUM_SCALES:
             raise ZVC69FormatError(
-                f"{where}: motion {name} {s} is not a scale row (0..63, or 128..191 with the median "
+                f"{where}: motion {name} {raw} is not a scale row (0..63, or 128..191 with the median "
                 f"predictor / bicubic warp flag) nor the 255 pair"
             )
-    sx, sy = sx - (MED_FLAG if med else 0), sy - (CUBIC_FLAG if cubic else 0)
+    sx, sy = rows
     try:
         size = entropy.payload_size(view, pos)
     except EntropyDecodeError as exc:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from zvc69_rt.codec.motion import med_predict
 from zvc69_rt.io.color import luma_weights
 
 #: Largest global translation searched, in pixels of the frame: the coarsest pyramid level
@@ -246,9 +247,8 @@ def _labels(costs, vecs, penalty):  # pragma: no cover - numba
                 elif bx == 0:
                     pred[ch] = vecs[out[by - 1, 0], ch]
                 else:
-                    a, b, c = vecs[out[by, bx - 1], ch], vecs[out[by - 1, bx], ch], vecs[out[by - 1, bx - 1], ch]
-                    hi, lo = max(a, b), min(a, b)
-                    pred[ch] = lo if c >= hi else (hi if c <= lo else a + b - c)
+                    pred[ch] = med_predict(vecs[out[by, bx - 1], ch], vecs[out[by - 1, bx], ch],
+                                           vecs[out[by - 1, bx - 1], ch])
             best = 1e300
             for m in range(k):
                 moved = vecs[m, 0] != pred[0] or vecs[m, 1] != pred[1]
