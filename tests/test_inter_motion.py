@@ -196,7 +196,7 @@ def test_dpcm_streams_still_decode():
     np.testing.assert_array_equal(back.vectors, m.vectors)
 
 
-@pytest.mark.parametrize("sx", [mo.MED_FLAG + 64, 254])
+@pytest.mark.parametrize("sx", [mo.MED_FLAG + 64, 252])
 def test_median_flag_with_a_bad_row_is_rejected(sx):
     data = mo.encode_motion(_two_motion_field())
     with pytest.raises(ZVC69FormatError, match=f"scale_dx {sx} is not a scale row"):
@@ -224,3 +224,101 @@ def test_bicubic_flag_rides_on_scale_dy_and_round_trips():
     assert mo.encode_motion(zero)[5:] == bytes((255, 255))  # a zero field never warps: no flag
     with pytest.raises(ZVC69FormatError, match="scale_dy 192 is not a scale row"):
         mo.decode_motion(flagged[:6] + bytes([192]) + flagged[7:], 0, (32, 64))
+
+
+# --- global motion (session 7): one vector or six affine parameters instead of a payload ---
+
+
+def test_uniform_field_is_eleven_bytes_exactly():
+    v = np.empty((2, 30, 40), np.int32)
+    v[0], v[1] = -13, 300
+    data = mo.encode_motion(mo.CodedMotion(v, MotionPrecision.HALF_PEL))
+    assert data == struct.pack("<BHH", 1, 40, 30) + bytes((mo.UNIFORM_FIELD, 0)) + struct.pack("<hh", -13, 300)
+    assert mo.estimate_motion_bits(mo.CodedMotion(v, MotionPrecision.HALF_PEL)) == 8 * len(data)
+    back, used = mo.decode_motion(data + b"tail", 0, (30, 40))
+    assert used == 11 and back.precision == MotionPrecision.HALF_PEL and not back.cubic
+    np.testing.assert_array_equal(back.vectors, v)
+    sharp = mo.encode_motion(mo.CodedMotion(v, MotionPrecision.HALF_PEL, cubic=True))
+    assert sharp[5:7] == bytes((mo.UNIFORM_FIELD, mo.CUBIC_FLAG)) and mo.decode_motion(sharp, 0, (30, 40))[0].cubic
+
+
+def _zoom_coef(h=40, w=64, zoom=0.03, pan=(1.3, -0.6)):
+    """Pixel coefficients [2, 3] of a zoom about the grid centre plus a pan."""
+    return np.array([[zoom, 0.0, pan[0] - zoom * w / 2], [0.0, zoom, pan[1] - zoom * h / 2]])
+
+
+@pytest.mark.parametrize("precision", list(MotionPrecision))
+def test_affine_field_is_six_parameters_and_decodes_to_the_same_vectors(precision):
+    coef = _zoom_coef()
+    m = mo.affine_motion(coef, (40, 64), precision)
+    yy, xx = np.mgrid[0:40, 0:64]
+    want = np.stack([coef[c, 0] * xx + coef[c, 1] * yy + coef[c, 2] for c in range(2)])
+    assert np.abs(m.pixels() - want).max() <= m.step / 2 + 1e-3  # rounding of the field, not of the fit
+    data = mo.encode_motion(m)
+    assert data == struct.pack("<BHH", int(precision), 64, 40) + bytes((mo.AFFINE_FIELD, 0)) + struct.pack(
+        "<6i", *m.affine)
+    assert mo.estimate_motion_bits(m) == 8 * len(data) == 8 * 31
+    back, used = mo.decode_motion(data, 0, (40, 64))
+    assert used == 31 and back.affine == m.affine
+    np.testing.assert_array_equal(back.vectors, m.vectors)
+
+
+def test_affine_vectors_round_with_an_arithmetic_shift():
+    # t = 1.5 steps, a = -0.25 steps per column: (t + a*col + 2^15) >> 16 rounds halves up, also below zero
+    params = (3 << 15, -(1 << 14), 0, -(5 << 15), 0, 1 << 16)
+    v = mo.affine_vectors(params, (2, 9))
+    assert v[0, 0].tolist() == [2, 1, 1, 1, 1, 0, 0, 0, 0]  # 1.5, 1.25, 1.0, 0.75, 0.5, 0.25, 0, -.25, -.5
+    assert v[1, :, 0].tolist() == [-2, -1]  # -2.5 -> -2, -1.5 -> -1
+
+
+def test_affine_parameters_that_do_not_generate_the_vectors_are_refused():
+    m = mo.affine_motion(_zoom_coef(), (40, 64))
+    m.vectors[0, 5, 5] += 1
+    with pytest.raises(ValueError, match="does not generate"):
+        mo.encode_motion(m)
+
+
+def test_affine_fit_beyond_the_vector_limit_is_not_offered():
+    assert mo.affine_motion(np.array([[0, 0, 2100.0], [0.0, 0, 0]]), (4, 4), MotionPrecision.FULL_PEL) is None
+    assert mo.affine_motion(np.array([[1e6, 0, 0], [0.0, 0, 0]]), (4, 4)) is None  # parameter beyond int32
+
+
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda b: b[:8], "parameters truncated"),
+        (lambda b: b[:6] + bytes([3]) + b[7:], "scale_dy 3 with a global motion"),
+        (lambda b: b[:7] + struct.pack("<i", 2**31 - 1) + b[11:], "exceeds"),  # tx far beyond 2048 px
+        (lambda b: b[:11] + struct.pack("<i", -(2**31)) + b[15:], "exceeds"),  # a ramp leaving the range
+    ],
+)
+def test_malformed_affine_parameters(mutate, match):
+    data = mo.encode_motion(mo.affine_motion(_zoom_coef(), (40, 64)))
+    with pytest.raises(ZVC69FormatError, match=match):
+        mo.decode_motion(mutate(data), 0, (40, 64), where="frame 3")
+
+
+def test_uniform_vector_beyond_limit_is_rejected():
+    v = np.full((2, 4, 4), 2049, np.int32)  # full-pel limit is 2048
+    data = mo.encode_motion(mo.CodedMotion(v, MotionPrecision.FULL_PEL))
+    assert data[5] == mo.UNIFORM_FIELD
+    with pytest.raises(ZVC69FormatError, match="exceeds"):
+        mo.decode_motion(data, 0, (4, 4))
+
+
+@pytest.mark.parametrize("mode", ["uniform", "affine"])
+def test_global_motion_corruption_never_crashes(mode):
+    field = (mo.CodedMotion(np.full((2, 16, 16), 5, np.int32), MotionPrecision.QUARTER_PEL) if mode == "uniform"
+             else mo.affine_motion(_zoom_coef(16, 16), (16, 16)))
+    data = mo.encode_motion(field)
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        bad = bytearray(data)
+        for _ in range(rng.integers(1, 4)):
+            bad[rng.integers(0, len(bad))] = rng.integers(0, 256)
+        try:
+            m, used = mo.decode_motion(bytes(bad), 0, (16, 16))
+        except ZVC69FormatError:
+            continue
+        assert m.vectors.shape == (2, 16, 16) and used <= len(bad)
+        assert np.abs(m.pixels()).max() <= mo.MAX_VECTOR_PX

@@ -17,6 +17,7 @@ skipped residual reconstructs the prediction unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from zvc69_rt.bitstream.motion_header import MotionPrecision
 from zvc69_rt.codec import motion_aq, motion_search
 from zvc69_rt.codec.motion import (
     CodedMotion,
+    affine_motion,
     block_mean,
     decode_motion,
     encode_motion,
@@ -229,12 +231,14 @@ class PFrameCodec:
             cost = bits_per_sad * self.sad(cur, pred) + estimate_motion_bits(cand)
             scored.append((cost, len(scored), cand, pred, field))
 
-        fields, network_fields = self._motion_fields(cur, ref)
+        fields, network_fields, affine = self._motion_fields(cur, ref)
         for i, f in enumerate(fields):
             cand = quantize(f, first)
             if not cand.is_zero:
                 score(cand, i)
-        for i in sorted({t[4] for t in sorted(scored, key=lambda t: t[:2])[:PRECISION_RETRIES]}):
+        if affine is not None and (cand := affine_motion(affine, fields[0].shape[1:], first)) is not None:
+            score(cand, -2)  # the affine fit as six parameters (AFFINE_FIELD): 31 bytes at any size
+        for i in sorted({t[4] for t in sorted(scored, key=lambda t: t[:2])[:PRECISION_RETRIES] if t[4] >= 0}):
             for p in coarse:
                 cand = quantize(fields[i], p)
                 if not cand.is_zero:
@@ -249,9 +253,10 @@ class PFrameCodec:
             chosen += [t for t in (network, uniform, zero) if t is not None and all(t is not c for c in chosen)]
         return [(c, p) for _, _, c, p, _ in chosen]
 
-    def _motion_fields(self, cur: np.ndarray, ref: np.ndarray) -> tuple[list[np.ndarray], int]:
-        """Candidate float fields [2, H/4, W/4] in pixels (see motion_candidates), and how
-        many of them (the first ones) are the network's own estimate."""
+    def _motion_fields(self, cur: np.ndarray, ref: np.ndarray) -> tuple[list[np.ndarray], int, np.ndarray | None]:
+        """Candidate float fields [2, H/4, W/4] in pixels (see motion_candidates), how many
+        of them (the first ones) are the network's own estimate, and with block search the
+        affine fit's coefficients (motion_search.affine_fit)."""
         def estimate(r: np.ndarray) -> np.ndarray:
             return self._run("motion_estimation", ref=r[None].astype(np.float32, copy=False), cur=cur[None])["flow"][0]
 
@@ -260,7 +265,8 @@ class PFrameCodec:
         fields.append(np.broadcast_to(np.median(flow, axis=(1, 2))[:, None, None], flow.shape))
         network = len(fields)
         if not self.block_search:
-            return fields, network
+            return fields, network, None
+        affine = motion_search.affine_fit(flow, self.visible_size)
         fields.append(motion_search.affine_field(flow, self.visible_size))
         cur_y, ref_y = motion_search.luma(cur), motion_search.luma(ref)
         g = motion_search.global_translation(cur_y, ref_y)
@@ -273,13 +279,13 @@ class PFrameCodec:
             grid = flow.shape[1:]
             fields.append(motion_search.segmented_field(cur_y, ref_y, motions, grid, self.visible_size))
         if not gi.any():  # no whole-frame motion the network could have missed
-            return fields, network
+            return fields, network, affine
         fields.append(np.broadcast_to(g[:, None, None], flow.shape))
         shifted = estimate(motion_search.shift_reference(ref, int(gi[0]), int(gi[1])))
         shifted = shifted + gi[:, None, None].astype(np.float32)
         fields += [f for f in (block_mean(shifted, b) for b in MOTION_BLOCKS) if f is not None]
         fields.append(motion_search.block_field(cur_y, ref_y, g, flow.shape[1:]))
-        return fields, network
+        return fields, network, affine
 
     def encode(self, cur: np.ndarray, ref: np.ndarray, quality: int,
                precision: MotionPrecision | int | None = None) -> tuple[bytes, np.ndarray]:
@@ -307,7 +313,7 @@ class PFrameCodec:
             consider(motion, pred)
         chosen = best[3]
         if self.rd_candidates > 1 and CUBIC_GRAPH in self.runners and not chosen.is_zero:
-            sharp = CodedMotion(chosen.vectors, chosen.precision, cubic=True)
+            sharp = dataclasses.replace(chosen, cubic=True)
             consider(sharp, self.predict(ref, sharp))
         return best[1], best[2]
 

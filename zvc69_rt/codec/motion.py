@@ -6,6 +6,9 @@
                                    + 128 (MED_FLAG) selects the median predictor, scale_dy
                                    + 128 (CUBIC_FLAG) the bicubic warp
     [ZVCP payload]                 Gaussian rANS of the prediction residuals, [2, height, width]
+  or, for a global motion (session 7), scale_dx 254 / 253 and scale_dy 0 or CUBIC_FLAG:
+    254 (UNIFORM_FIELD): dx i16, dy i16              one vector for every block
+    253 (AFFINE_FIELD):  tx, ax, bx, ty, ay, by i32  v = (t + a*col + b*row + 2^15) >> 16
 
 Vectors are integers in units of the precision's step (1, 1/2 or 1/4 pixel of the padded
 frame), backward convention: pred(p) = ref(p + v(p)). Two predictors, per component:
@@ -23,11 +26,19 @@ noisy footage, so the encoder picks per frame. Both predictors are integer-only,
 nothing here depends on floating point. The predictor and the two scale rows are the
 encoder's choice (the cheapest); they are plain bytes, so CDF selection is trivially
 identical on every machine.
+
+A global motion is common (a camera pan or zoom) and a predicted field of it still pays a
+ZVCP payload's fixed 32 bytes (header, slice, rANS states) for a few bytes of symbols:
+a one-vector field took 41-45 bytes, 11 now; an affine one 31 bytes whatever its size.
+The affine field is generated in integer arithmetic (int64, arithmetic shift), so the
+encoder, which codes the field it generated from the same parameters, and the decoder
+agree exactly.
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +56,11 @@ MAX_VECTOR_PX = 2048
 ZERO_FIELD = 255  # scale byte pair (255, 255): all vectors are zero, no payload
 MED_FLAG = 128  # added to scale_dx: the payload holds MED residuals, not DPCM
 CUBIC_FLAG = 128  # added to scale_dy: predict with the bicubic warp
+UNIFORM_FIELD = 254  # scale_dx: one vector (dx, dy int16) for the whole field, no payload
+AFFINE_FIELD = 253  # scale_dx: six int32 affine parameters (AFFINE_SHIFT fraction bits), no payload
+AFFINE_SHIFT = 16
+_UNIFORM = struct.Struct("<hh")
+_AFFINE = struct.Struct("<6i")
 ESCAPE_EXTRA_BITS = 3  # rough cost of an escape's byte count, for the encoder's estimate
 
 
@@ -53,6 +69,7 @@ class CodedMotion:
     vectors: np.ndarray  # int32 [2, h, w], units of the precision's step
     precision: MotionPrecision
     cubic: bool = False  # bicubic warp (CUBIC_FLAG); a zero field never warps
+    affine: tuple[int, ...] | None = None  # (tx, ax, bx, ty, ay, by) the vectors were generated from
 
     @property
     def step(self) -> float:
@@ -74,6 +91,35 @@ def quantize(flow: np.ndarray, precision: MotionPrecision | int = MotionPrecisio
     lim = int(MAX_VECTOR_PX / step)
     q = np.clip(np.rint(np.nan_to_num(flow.astype(np.float64) / step)), -lim, lim).astype(np.int32)
     return CodedMotion(q, p)
+
+
+def affine_vectors(params: tuple[int, ...], shape: tuple[int, int]) -> np.ndarray:
+    """int64 [2, h, w] of v = (t + a*col + b*row + 2^15) >> 16 per component: the exact
+    field both ends derive from AFFINE_FIELD parameters (|terms| < 2^48, no overflow)."""
+    h, w = shape
+    rows = np.arange(h, dtype=np.int64)[:, None]
+    cols = np.arange(w, dtype=np.int64)[None, :]
+    half = np.int64(1 << (AFFINE_SHIFT - 1))
+    return np.stack([(np.int64(t) + np.int64(a) * cols + np.int64(b) * rows + half) >> AFFINE_SHIFT
+                     for t, a, b in (params[:3], params[3:])])
+
+
+def affine_motion(coef: np.ndarray, shape: tuple[int, int],
+                  precision: MotionPrecision | int = MotionPrecision.QUARTER_PEL) -> CodedMotion | None:
+    """An AFFINE_FIELD field from a float fit v_px = coef @ [col, row, 1] (coef [2, 3], pixels
+    per H/4 grid cell): parameters rounded to 2^-16 steps, vectors generated from them.
+    None when a parameter does not fit int32 or a vector exceeds MAX_VECTOR_PX."""
+    p = MotionPrecision(precision)
+    step = MOTION_STEPS[p]
+    c = np.nan_to_num(np.asarray(coef, np.float64)) / step * (1 << AFFINE_SHIFT)
+    raw = np.rint(np.stack([c[:, 2], c[:, 0], c[:, 1]], axis=1)).reshape(-1)  # (t, a, b) per component
+    if np.abs(raw).max() >= 2**31:
+        return None
+    params = tuple(int(x) for x in raw)
+    v = affine_vectors(params, shape)
+    if np.abs(v).max() > int(MAX_VECTOR_PX / step):
+        return None
+    return CodedMotion(v.astype(np.int32), p, affine=params)
 
 
 def block_mean(flow: np.ndarray, block: int) -> np.ndarray | None:
@@ -199,10 +245,24 @@ def choose_row(symbols: np.ndarray) -> tuple[int, float]:
     return best
 
 
+def _global_mode(motion: CodedMotion) -> tuple[int, bytes] | None:
+    """(scale_dx, parameter bytes) when the field is coded as a global motion, else None."""
+    v = motion.vectors
+    if (v == v[:, :1, :1]).all() and np.abs(v[:, 0, 0]).max() < 2**15:
+        return UNIFORM_FIELD, _UNIFORM.pack(int(v[0, 0, 0]), int(v[1, 0, 0]))
+    if motion.affine is not None:
+        if not np.array_equal(affine_vectors(motion.affine, v.shape[1:]), v):
+            raise ValueError("CodedMotion.affine does not generate its vectors")
+        return AFFINE_FIELD, _AFFINE.pack(*motion.affine)
+    return None
+
+
 def estimate_motion_bits(motion: CodedMotion) -> float:
     """Bits the motion data would take (header and scale bytes included), without coding it."""
     if motion.is_zero:
         return 8.0 * (HEADER_SIZE + 2)
+    if (g := _global_mode(motion)) is not None:
+        return 8.0 * (HEADER_SIZE + 2 + len(g[1]))
     return 8.0 * (HEADER_SIZE + 2 + 8 + 16) + _cheapest(motion)[3]
 
 
@@ -212,10 +272,12 @@ def encode_motion(motion: CodedMotion, num_slices: int | None = None) -> bytes:
     header = MotionHeader(precision=int(motion.precision), width=w, height=h).pack()
     if motion.is_zero:
         return header + bytes((ZERO_FIELD, ZERO_FIELD))
+    cubic = CUBIC_FLAG if motion.cubic else 0
+    if (g := _global_mode(motion)) is not None:
+        return header + bytes((g[0], cubic)) + g[1]
     flag, d, rows, _ = _cheapest(motion)
     index = np.empty(d.shape, dtype=np.uint8)
     index[0], index[1] = rows
-    cubic = CUBIC_FLAG if motion.cubic else 0
     return header + bytes((rows[0] + flag, rows[1] + cubic)) + entropy.encode_gaussian(
         d.astype(np.int32), index, num_slices=num_slices
     )
@@ -243,13 +305,15 @@ def decode_motion(buf: bytes | memoryview, offset: int, expect_hw: tuple[int, in
     shape = (2, head.height, head.width)
     if (sx, sy) == (ZERO_FIELD, ZERO_FIELD):
         return CodedMotion(np.zeros(shape, np.int32), precision), pos - offset
+    if sx in (UNIFORM_FIELD, AFFINE_FIELD):
+        return _decode_global(view, pos, offset, sx, sy, precision, shape, where)
     med, cubic = sx >= MED_FLAG, sy >= CUBIC_FLAG
     rows = (sx - MED_FLAG * med, sy - CUBIC_FLAG * cubic)
     for name, raw, row in (("scale_dx", sx, rows[0]), ("scale_dy", sy, rows[1])):
         if row >= entropy.NUM_SCALES:
             raise ZVC69FormatError(
                 f"{where}: motion {name} {raw} is not a scale row (0..63, or 128..191 with the median "
-                f"predictor / bicubic warp flag) nor the 255 pair"
+                f"predictor / bicubic warp flag), 253 (affine), 254 (uniform) nor the 255 pair"
             )
     sx, sy = rows
     try:
@@ -267,3 +331,24 @@ def decode_motion(buf: bytes | memoryview, offset: int, expect_hw: tuple[int, in
     if np.abs(v).max() > lim:
         raise ZVC69FormatError(f"{where}: a motion vector exceeds {MAX_VECTOR_PX} pixels (corrupt motion data)")
     return CodedMotion(v.astype(np.int32), precision, cubic), pos + size - offset
+
+
+def _decode_global(view: memoryview, pos: int, offset: int, sx: int, sy: int, precision: MotionPrecision,
+                   shape: tuple[int, int, int], where: str) -> tuple[CodedMotion, int]:
+    """The UNIFORM_FIELD / AFFINE_FIELD parameters at view[pos:] -> (motion, bytes consumed)."""
+    if sy not in (0, CUBIC_FLAG):
+        raise ZVC69FormatError(f"{where}: motion scale_dy {sy} with a global motion must be 0 or {CUBIC_FLAG}")
+    layout = _UNIFORM if sx == UNIFORM_FIELD else _AFFINE
+    if len(view) - pos < layout.size:
+        raise ZVC69FormatError(f"{where}: global motion parameters truncated ({layout.size} bytes expected)")
+    params = layout.unpack_from(view, pos)
+    affine = None
+    if sx == UNIFORM_FIELD:
+        v = np.empty(shape, np.int64)
+        v[0], v[1] = params
+    else:
+        affine = params
+        v = affine_vectors(params, shape[1:])
+    if np.abs(v).max() > int(MAX_VECTOR_PX / MOTION_STEPS[precision]):
+        raise ZVC69FormatError(f"{where}: a motion vector exceeds {MAX_VECTOR_PX} pixels (corrupt motion data)")
+    return CodedMotion(v.astype(np.int32), precision, sy == CUBIC_FLAG, affine), pos + layout.size - offset

@@ -11,7 +11,7 @@ RD ranking in PFrameCodec decides which field wins.
     g --block_field--> one vector per 16x16 block: integer search around g, then a
                        parabolic sub-pixel step
     cur, ref --dominant_motions--> the few motions many blocks share (wide search at 1/4 res)
-    flow --affine_field--> the least-squares affine field (zoom, rotation, pan): a ramp
+    flow --affine_fit/affine_field--> the least-squares affine field (zoom, rotation, pan): a ramp
                        the MED predictor codes almost for free
     {0, g, dominant} --segmented_field--> one of them per block, the format's prediction
                        favoured: a field whose prediction residual is zero except where
@@ -322,22 +322,31 @@ def segmented_field(cur: np.ndarray, ref: np.ndarray, motions: list[np.ndarray |
 
 
 # -- affine fields: zoom and rotation -----------------------------------------------------
-def affine_field(flow: np.ndarray, visible: tuple[int, int] | None = None) -> np.ndarray:
-    """The affine field v(x, y) = A [x, y, 1] closest to ``flow`` [2, h, w] (pixels, H/4
-    grid) in least squares over the grid cells of the visible area (height, width in
-    pixels), refitted once without the cells it misses by more than 3x the median miss
-    (occlusions, borders). A camera zoom or rotation moves every pixel differently, so a
-    constant field cannot follow it and the network's own field is noisy; an affine ramp
-    quantises to steps that the median predictor (motion.med_residual) mostly predicts."""
+def affine_fit(flow: np.ndarray, visible: tuple[int, int] | None = None) -> np.ndarray:
+    """Coefficients [2, 3] of the affine field v(col, row) = coef @ [col, row, 1] closest to
+    ``flow`` [2, h, w] (pixels, H/4 grid) in least squares over the grid cells of the
+    visible area (height, width in pixels), refitted once without the cells it misses by
+    more than 3x the median miss (occlusions, borders). A camera zoom or rotation moves
+    every pixel differently, so a constant field cannot follow it and the network's own
+    field is noisy."""
     _, h, w = flow.shape
     gh, gw = (h, w) if visible is None else (min(h, -(-visible[0] // 4)), min(w, -(-visible[1] // 4)))
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    basis = np.stack([xx, yy, np.ones_like(xx)], axis=-1)  # [h, w, 3]
-    a = basis[:gh, :gw].reshape(-1, 3)
-    b = flow[:, :gh, :gw].reshape(2, -1).T.astype(np.float64)
+    yy, xx = np.mgrid[0:gh, 0:gw].astype(np.float64)
+    a = np.stack([xx, yy, np.ones_like(xx)], axis=-1).reshape(-1, 3)
+    b = np.nan_to_num(flow[:, :gh, :gw].reshape(2, -1).T.astype(np.float64))
     keep = np.ones(len(a), dtype=bool)
     for _ in range(2):
         coef, *_ = np.linalg.lstsq(a[keep], b[keep], rcond=None)
         miss = np.abs(a @ coef - b).sum(axis=1)
         keep = miss <= 3.0 * max(float(np.median(miss)), 1e-6)
-    return np.ascontiguousarray((basis @ coef).transpose(2, 0, 1), dtype=np.float32)
+    return coef.T
+
+
+def affine_field(flow: np.ndarray, visible: tuple[int, int] | None = None) -> np.ndarray:
+    """The float field [2, h, w] of affine_fit: a ramp that quantises to steps the median
+    predictor (motion.med_residual) mostly predicts; motion.affine_motion codes the fit
+    itself as six parameters instead."""
+    _, h, w = flow.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    basis = np.stack([xx, yy, np.ones_like(xx)], axis=-1)
+    return np.ascontiguousarray((basis @ affine_fit(flow, visible).T).transpose(2, 0, 1), dtype=np.float32)
