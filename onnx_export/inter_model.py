@@ -138,13 +138,30 @@ class MotionNet(nn.Module):
         return coarse4 + self.d2(torch.cat((self.u4(d8), c4, r4, coarse4 / self.STRIDE), 1)) * self.FLOW_SCALE
 
 
-def motion_rate_bits(q: torch.Tensor, noise: bool) -> torch.Tensor:
-    """Estimated bits per sample of integer motion q [B,2,h,w] under the runtime's model."""
+def motion_med(q: torch.Tensor) -> torch.Tensor:
+    """Integer vectors [B,2,h,w] -> residuals of the LOCO-I median predictor (left a, upper
+    b, upper-left c; row 0 and column 0 as motion_dpcm), the runtime's other predictor."""
     d = motion_dpcm(q)
+    a, b, c = q[:, :, 1:, :-1], q[:, :, :-1, 1:], q[:, :, :-1, :-1]
+    hi, lo = torch.maximum(a, b), torch.minimum(a, b)
+    pred = torch.where(c >= hi, lo, torch.where(c <= lo, hi, a + b - c))
+    d[:, :, 1:, 1:] = q[:, :, 1:, 1:] - pred
+    return d
+
+
+def residual_bits(d: torch.Tensor, noise: bool) -> torch.Tensor:
+    """Bits per sample of motion prediction residuals d [B,2,h,w]: a zero-mean Gaussian of
+    each component's spread (the runtime picks a table row per component)."""
     scale = d.detach().flatten(2).std(2).clamp_min(0.11)[:, :, None, None]
     if noise:
         d = d + torch.empty_like(d).uniform_(-0.5, 0.5)
     return (-torch.log2(gaussian_likelihood(d, torch.zeros_like(d), scale))).flatten(1).sum(1)
+
+
+def motion_rate_bits(q: torch.Tensor, noise: bool) -> torch.Tensor:
+    """Estimated bits per sample of integer motion q [B,2,h,w] under the runtime's model:
+    the cheaper of the two predictors (the encoder picks per frame; MED since session 7)."""
+    return torch.minimum(residual_bits(motion_dpcm(q), noise), residual_bits(motion_med(q), noise))
 
 
 class InterModel(nn.Module):
@@ -194,12 +211,14 @@ class InterModel(nn.Module):
         return torch.clamp(pred + self.rs(y_hat * inv_gain) * 0.5, 0, 1)
 
     def forward(self, ref: torch.Tensor, cur: torch.Tensor, level: torch.Tensor,
-                precision: int = QUARTER_PEL) -> dict[str, torch.Tensor]:
-        """Training forward; level is a LongTensor [B]. Straight-through rounding everywhere."""
+                precision: int = QUARTER_PEL, cubic: bool = False) -> dict[str, torch.Tensor]:
+        """Training forward; level is a LongTensor [B]. Straight-through rounding everywhere.
+        cubic: predict with the bicubic warp (the runtime's CUBIC_FLAG), so the residual
+        coder also learns the sharper predictions the encoder may pick."""
         step = MOTION_STEPS[precision]
         flow4 = self.motion(ref, cur)
         q = round_ste(flow4 / step)
-        pred = warp(ref, upsample_motion(q * step))
+        pred = warp(ref, upsample_motion(q * step), "bicubic" if cubic else "bilinear")
         g, ig = self.gains(level.float())
         y, z = self.residual_analysis(cur, pred, g[:, :, None, None])
         z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)

@@ -29,7 +29,7 @@ def rd_loss(out: dict, x: torch.Tensor, level: torch.Tensor,
             aux_fidelity: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """lambda*255^2*MSE + bpp, plus aux_fidelity times the same distortion term for the
     unquantised latent's synthesis (out["x_tilde"]) when given."""
-    b, _, h, w = x.shape
+    _, _, h, w = x.shape
     bits = (-torch.log2(out["y_lik"])).flatten(1).sum(1) + (-torch.log2(out["z_lik"])).flatten(1).sum(1)
     bpp = bits / (h * w)
     mse = ((out["x_hat"] - x) ** 2).flatten(1).mean(1)
@@ -97,7 +97,8 @@ def plot(run: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = list(csv.DictReader(open(run / "log.csv")))
+    with open(run / "log.csv") as f:
+        rows = list(csv.DictReader(f))
     steps = [int(r["step"]) for r in rows]
     loss = np.array([float(r["loss"]) for r in rows])
     k = 20
@@ -171,7 +172,7 @@ def main(argv=None) -> int:
         sampler.rng.bit_generator.state = rng_state
     held_out = eval_images(max_side=512)
     log_new = not (args.run / "log.csv").exists()
-    logf = open(args.run / "log.csv", "a", newline="")
+    logf = open(args.run / "log.csv", "a", newline="")  # noqa: SIM115 (open for the whole run)
     fields = ["step", "time", "loss", "bpp", "psnr", "eval_loss", "eval"]
     log = csv.DictWriter(logf, fieldnames=fields)
     if log_new:

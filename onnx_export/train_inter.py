@@ -129,6 +129,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-shift", type=float, default=12.0,
                     help="largest synthetic pan in pixels of a training patch (session 4: 12 px left the flow "
                     "net blind to the 18 px/frame of held-out bikes.mp4; runs since then use 32)")
+    ap.add_argument("--cubic-share", type=float, default=0.0,
+                    help="share of batches predicted with the bicubic warp (session 7 runs: 0.3)")
     ap.add_argument("--plot", action="store_true", help="only write RUN/loss_curve.png")
     args = ap.parse_args(argv)
     if args.plot:
@@ -183,7 +185,8 @@ def main(argv=None) -> int:
         batch = sampler.sample(args.batch)
         level = torch.from_numpy(sampler.rng.integers(0, cfg.levels, size=args.batch))
         aux_w = max(0.1, 1.0 - 0.9 * step / max(args.aux_steps, 1))
-        out = model(batch["ref"], batch["cur"], level)
+        cubic = bool(sampler.rng.random() < args.cubic_share) if args.cubic_share > 0 else False
+        out = model(batch["ref"], batch["cur"], level, cubic=cubic)
         ls = losses(out, batch, level, aux_w)
         opt.zero_grad(set_to_none=True)
         ls["loss"].backward()

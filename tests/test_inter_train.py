@@ -66,3 +66,31 @@ def test_train_runs_checkpoints_and_resumes(tmp_path, tiny_data):
     model = train_inter.load_checkpoint(run / "last.pt")
     flow = model.motion(torch.rand(1, 3, 64, 128), torch.rand(1, 3, 64, 128))
     assert flow.shape == (1, 2, 16, 32)
+
+
+def test_training_motion_rate_follows_the_runtime_predictors():
+    """The rate term prices the cheaper of DPCM and MED, as the encoder codes: a vertical
+    motion boundary costs escapes on every row under DPCM, almost nothing under MED."""
+    import numpy as np
+
+    from onnx_export.inter_model import motion_dpcm, motion_med, motion_rate_bits, residual_bits
+    from zvc69_rt.codec.motion import med_residual
+
+    q = torch.randint(-20, 21, (2, 2, 9, 13)).float()
+    np.testing.assert_array_equal(motion_med(q).numpy(), np.stack([med_residual(v.astype(np.int64)) for v in q.numpy()]))
+    edge = torch.zeros(1, 2, 16, 32)
+    edge[:, 0, :, 10:] = 24.0  # a vehicle's side: left half static, right half moving
+    assert torch.count_nonzero(motion_med(edge)) == 1 < torch.count_nonzero(motion_dpcm(edge))  # MED: only the start
+    rate = motion_rate_bits(edge, noise=False)
+    assert torch.equal(rate, residual_bits(motion_med(edge), False))
+    assert float(rate) < 0.5 * float(residual_bits(motion_dpcm(edge), False))
+
+
+def test_cubic_batches_train(tmp_path, tiny_data):
+    run = tmp_path / "run"
+    assert train_inter.main(["--run", str(run), "--patch", "64", "--batch", "2", "--steps", "2",
+                             "--cubic-share", "1.0", "--eval-every", "2"]) == 0
+    model = train_inter.load_checkpoint(run / "last.pt")
+    ref = torch.rand(1, 3, 64, 64)
+    out = model(ref, ref, torch.zeros(1, dtype=torch.long), cubic=True)
+    assert float(out["pred"].min()) >= 0.0 and float(out["pred"].max()) <= 1.0  # bicubic overshoot clamped
