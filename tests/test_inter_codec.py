@@ -4,6 +4,7 @@ graph shapes, round trips, closed-loop encoder/decoder match, skip cost, malform
 from __future__ import annotations
 
 import json
+import struct
 
 import numpy as np
 import pytest
@@ -60,10 +61,11 @@ def _scene(n, seed=0):
 
 
 def _flag_pos(data):
-    """Offset of the residual flag: after the 7 motion bytes and the motion payload."""
-    from zvc69_rt.entropy import payload_size
+    """Offset of the residual flag: after the motion data (7 bytes and a payload, or a
+    global motion's parameters)."""
+    from zvc69_rt.codec.motion import decode_motion
 
-    return 7 + payload_size(memoryview(data), 7)
+    return decode_motion(memoryview(data), 0, (H // 4, W // 4))[1]
 
 
 def _with_flag(data, value):
@@ -131,8 +133,9 @@ def test_residual_flag_and_layout(bundle, runners):
     parsed = codec.parse(data, (H // 16, W // 16))
     assert parsed.motion.precision == MotionPrecision.QUARTER_PEL and np.all(parsed.motion.vectors[0] == 4 * SHIFT)
     assert parsed.residual_coded and parsed.symbols.shape == (64, H // 8, W // 8)
-    motion_len = data.index(b"ZVCP", 7)  # motion payload follows header + 2 scale bytes
-    assert motion_len == 7 and data[:5] == bytes([2]) + (W // 4).to_bytes(2, "little") + (H // 4).to_bytes(2, "little")
+    # a uniform pan: the motion header, the UNIFORM_FIELD marker, (dx, dy) in quarter pels, then the flag
+    assert data[:11] == bytes([2]) + struct.pack("<HHBBhh", W // 4, H // 4, 254, 0, int(4 * SHIFT), 0)
+    assert data[11] == 1 and data[12:16] == b"ZVCP"  # coded residual: z payload first
     codec_skip = PFrameCodec(bundle, runners, skip="always")
     sdata, srecon = codec_skip.code(codec_skip.analyse(frames[1], frames[0], 80, precision=2))
     assert sdata[-1] == 0 and data.startswith(sdata[:-1])  # same motion data, flag 0, nothing after
