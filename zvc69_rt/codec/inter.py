@@ -202,7 +202,8 @@ class PFrameCodec:
         """The `count` motion fields of least estimated cost, cheapest first: (motion, pred).
 
         Fields: the flow network's estimate (smoothed at MOTION_BLOCKS), its median, with
-        block search its affine fit (motion_search.affine_field: zoom, rotation), a
+        block search its affine fit (motion_search.affine_fit: zoom, rotation; quantised
+        as a ramp, and as six parameters at quarter pel, motion.AFFINE_FIELD), a
         piecewise-constant field of the frame's few dominant motions
         (motion_search.segmented_field: objects moving differently), and when the frame
         moves as a whole (motion_search.global_translation), that translation, the
@@ -267,7 +268,7 @@ class PFrameCodec:
         if not self.block_search:
             return fields, network, None
         affine = motion_search.affine_fit(flow, self.visible_size)
-        fields.append(motion_search.affine_field(flow, self.visible_size))
+        fields.append(motion_search.affine_ramp(affine, flow.shape[1:]))
         cur_y, ref_y = motion_search.luma(cur), motion_search.luma(ref)
         g = motion_search.global_translation(cur_y, ref_y)
         gi = np.rint(g).astype(int)

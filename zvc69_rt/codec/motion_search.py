@@ -342,11 +342,15 @@ def affine_fit(flow: np.ndarray, visible: tuple[int, int] | None = None) -> np.n
     return coef.T
 
 
-def affine_field(flow: np.ndarray, visible: tuple[int, int] | None = None) -> np.ndarray:
-    """The float field [2, h, w] of affine_fit: a ramp that quantises to steps the median
-    predictor (motion.med_residual) mostly predicts; motion.affine_motion codes the fit
-    itself as six parameters instead."""
-    _, h, w = flow.shape
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+def affine_ramp(coef: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The float field [2, h, w] of coefficients [2, 3] (affine_fit) on the H/4 grid."""
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
     basis = np.stack([xx, yy, np.ones_like(xx)], axis=-1)
-    return np.ascontiguousarray((basis @ affine_fit(flow, visible).T).transpose(2, 0, 1), dtype=np.float32)
+    return np.ascontiguousarray((basis @ np.asarray(coef).T).transpose(2, 0, 1), dtype=np.float32)
+
+
+def affine_field(flow: np.ndarray, visible: tuple[int, int] | None = None) -> np.ndarray:
+    """affine_ramp of affine_fit: a ramp that quantises to steps the median predictor
+    (motion.med_residual) mostly predicts; motion.affine_motion codes the fit itself as six
+    parameters instead."""
+    return affine_ramp(affine_fit(flow, visible), flow.shape[1:])
