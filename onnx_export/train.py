@@ -220,7 +220,8 @@ def main(argv=None) -> int:
         opt.step()
         step += 1
         row = {"step": step, "time": round(time.time(), 1), "loss": round(loss.item(), 5),
-               "bpp": round(float(bpp.mean()), 4), "psnr": round(float(-10 * torch.log10(mse.mean())), 3)}
+               "bpp": round(float(bpp.detach().mean()), 4),
+               "psnr": round(float(-10 * torch.log10(mse.detach().mean())), 3)}
         if step % args.eval_every == 0:
             ev = evaluate(model, held_out, weights=weights)
             row["eval_loss"] = round(ev["eval_loss"], 5)
