@@ -25,7 +25,7 @@ def _version_text() -> str:
         from zvc69_rt.models.bundle import default_bundle_hash
 
         return f"zvc69_rt {__version__} (default model bundle {default_bundle_hash()})"
-    except Exception as exc:  # a missing bundle must not break --version
+    except Exception as exc:  # noqa: BLE001 (a missing or broken bundle must not break --version)
         return f"zvc69_rt {__version__} (default model bundle unavailable: {exc})"
 
 
