@@ -203,7 +203,8 @@ class PFrameCodec:
 
         Fields: the flow network's estimate (smoothed at MOTION_BLOCKS), its median, with
         block search its affine fit (motion_search.affine_fit: zoom, rotation; quantised
-        as a ramp, and as six parameters at quarter pel, motion.AFFINE_FIELD), a
+        as a ramp, and refined on the pixels (motion_search.refine_affine) as six
+        parameters at quarter pel, motion.AFFINE_FIELD), a
         piecewise-constant field of the frame's few dominant motions
         (motion_search.segmented_field: objects moving differently), and when the frame
         moves as a whole (motion_search.global_translation), that translation, the
@@ -270,6 +271,7 @@ class PFrameCodec:
         affine = motion_search.affine_fit(flow, self.visible_size)
         fields.append(motion_search.affine_ramp(affine, flow.shape[1:]))
         cur_y, ref_y = motion_search.luma(cur), motion_search.luma(ref)
+        affine = motion_search.refine_affine(cur_y, ref_y, affine, self.visible_size)  # the parametric one
         g = motion_search.global_translation(cur_y, ref_y)
         gi = np.rint(g).astype(int)
         motions = [np.zeros(2, np.float32)] + ([g] if gi.any() else [])

@@ -354,3 +354,55 @@ def affine_field(flow: np.ndarray, visible: tuple[int, int] | None = None) -> np
     (motion.med_residual) mostly predicts; motion.affine_motion codes the fit itself as six
     parameters instead."""
     return affine_ramp(affine_fit(flow, visible), flow.shape[1:])
+
+
+def _sample(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear samples of img [H, W] at pixel coordinates (x, y), borders replicated (the
+    warp's border padding)."""
+    h, w = img.shape
+    x = np.clip(x, 0, w - 1)
+    y = np.clip(y, 0, h - 1)
+    x0 = np.minimum(np.floor(x).astype(np.int64), w - 2)
+    y0 = np.minimum(np.floor(y).astype(np.int64), h - 2)
+    fx, fy = x - x0, y - y0
+    top = img[y0, x0] * (1 - fx) + img[y0, x0 + 1] * fx
+    bot = img[y0 + 1, x0] * (1 - fx) + img[y0 + 1, x0 + 1] * fx
+    return top * (1 - fy) + bot * fy
+
+
+def refine_affine(cur: np.ndarray, ref: np.ndarray, coef: np.ndarray, visible: tuple[int, int] | None = None,
+                  iterations: int = 6, trim: float = 0.1, stride: int | None = None) -> np.ndarray:
+    """Gauss-Newton (forward-additive Lucas-Kanade) on the six affine coefficients [2, 3] of
+    affine_fit, minimising the luma error of ref(p + v(p)) against cur(p) over the visible
+    pixels; the worst ``trim`` share of pixels (occlusions, objects moving on their own) is
+    left out of each step; every ``stride``-th pixel of each row and column takes part (six
+    parameters need few; default: ~58k pixels, stride 2 at 640x360, 6 at 1080p). The network's flow is biased on zooms: on the training zoom clip
+    its fit predicts 1.3-2 dB below the true camera map, the refined one as well as the map.
+    Returns refined coefficients."""
+    h, w = cur.shape if visible is None else (min(visible[0], cur.shape[0]), min(visible[1], cur.shape[1]))
+    if h < 8 or w < 8:
+        return np.asarray(coef, np.float64)
+    if stride is None:
+        stride = max(2, round((h * w / 57_600) ** 0.5))
+    yy, xx = np.mgrid[0:h:stride, 0:w:stride].astype(np.float64)
+    # grid (col, row) of the H/4 field -> pixel coordinates: block centres at 4 * col + 1.5
+    gx, gy = (xx - 1.5) / 4.0, (yy - 1.5) / 4.0
+    target = cur[:h:stride, :w:stride].astype(np.float64).ravel()
+    refd = ref.astype(np.float64)
+    grad_x = np.gradient(refd, axis=1)
+    grad_y = np.gradient(refd, axis=0)
+    basis = np.stack([gx.ravel(), gy.ravel(), np.ones(gx.size)], axis=1)  # [n, 3]
+    c = np.asarray(coef, np.float64).copy()
+    for _ in range(iterations):
+        vx, vy = (basis @ c[0]).reshape(xx.shape), (basis @ c[1]).reshape(xx.shape)
+        sx, sy = xx + vx, yy + vy
+        err = (_sample(refd, sx, sy).ravel() - target)
+        gxs, gys = _sample(grad_x, sx, sy).ravel(), _sample(grad_y, sx, sy).ravel()
+        keep = np.abs(err) <= np.quantile(np.abs(err), 1.0 - trim)
+        jac = np.concatenate([basis * gxs[:, None], basis * gys[:, None]], axis=1)[keep]  # d err / d coef
+        hess = jac.T @ jac + 1e-6 * np.eye(6)
+        step = np.linalg.solve(hess, -(jac.T @ err[keep]))
+        c = c + step.reshape(2, 3)
+        if np.abs(step).max() < 1e-4:
+            break
+    return c
