@@ -230,3 +230,12 @@ def test_refine_affine_recovers_the_camera_map_from_a_biased_fit():
     assert np.abs(field(start) - field(truth)).max() > 0.5
     assert np.abs(field(refined) - field(truth)).max() < 0.05
     np.testing.assert_allclose(ms.refine_affine(cur, ref, refined), refined, atol=1e-3)  # a fixed point
+
+
+@pytest.mark.parametrize("dx, dy", [(7.3, -2.6), (-18.75, 0.4)])
+def test_refine_translation_finds_the_sub_pixel_pan(dx, dy):
+    ref = _texture(160, 224, seed=11)
+    cur = _shift(ref, dx, dy)
+    g = ms.global_translation(cur, ref)
+    fine = ms.refine_translation(cur, ref, np.rint(g))  # from the whole-pixel vector
+    assert np.abs(fine - [dx, dy]).max() < 0.05, (g, fine)

@@ -284,6 +284,8 @@ class PFrameCodec:
         if not gi.any():  # no whole-frame motion the network could have missed
             return fields, network, affine
         fields.append(np.broadcast_to(g[:, None, None], flow.shape))
+        fine = motion_search.refine_translation(cur_y, ref_y, g, self.visible_size)
+        fields.append(np.broadcast_to(fine[:, None, None], flow.shape))
         shifted = estimate(motion_search.shift_reference(ref, int(gi[0]), int(gi[1])))
         shifted = shifted + gi[:, None, None].astype(np.float32)
         fields += [f for f in (block_mean(shifted, b) for b in MOTION_BLOCKS) if f is not None]

@@ -371,14 +371,16 @@ def _sample(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def refine_affine(cur: np.ndarray, ref: np.ndarray, coef: np.ndarray, visible: tuple[int, int] | None = None,
-                  iterations: int = 6, trim: float = 0.1, stride: int | None = None) -> np.ndarray:
+                  iterations: int = 6, trim: float = 0.1, stride: int | None = None,
+                  translation_only: bool = False) -> np.ndarray:
     """Gauss-Newton (forward-additive Lucas-Kanade) on the six affine coefficients [2, 3] of
     affine_fit, minimising the luma error of ref(p + v(p)) against cur(p) over the visible
     pixels; the worst ``trim`` share of pixels (occlusions, objects moving on their own) is
     left out of each step; every ``stride``-th pixel of each row and column takes part (six
     parameters need few; default: ~58k pixels, stride 2 at 640x360, 6 at 1080p). The network's flow is biased on zooms: on the training zoom clip
     its fit predicts 1.3-2 dB below the true camera map, the refined one as well as the map.
-    Returns refined coefficients."""
+    With translation_only the four linear coefficients stay as given (a pan's sub-pixel
+    vector). Returns refined coefficients."""
     h, w = cur.shape if visible is None else (min(visible[0], cur.shape[0]), min(visible[1], cur.shape[1]))
     if h < 8 or w < 8:
         return np.asarray(coef, np.float64)
@@ -393,6 +395,7 @@ def refine_affine(cur: np.ndarray, ref: np.ndarray, coef: np.ndarray, visible: t
     grad_y = np.gradient(refd, axis=0)
     basis = np.stack([gx.ravel(), gy.ravel(), np.ones(gx.size)], axis=1)  # [n, 3]
     c = np.asarray(coef, np.float64).copy()
+    free = [2, 5] if translation_only else list(range(6))
     for _ in range(iterations):
         vx, vy = (basis @ c[0]).reshape(xx.shape), (basis @ c[1]).reshape(xx.shape)
         sx, sy = xx + vx, yy + vy
@@ -400,9 +403,20 @@ def refine_affine(cur: np.ndarray, ref: np.ndarray, coef: np.ndarray, visible: t
         gxs, gys = _sample(grad_x, sx, sy).ravel(), _sample(grad_y, sx, sy).ravel()
         keep = np.abs(err) <= np.quantile(np.abs(err), 1.0 - trim)
         jac = np.concatenate([basis * gxs[:, None], basis * gys[:, None]], axis=1)[keep]  # d err / d coef
-        hess = jac.T @ jac + 1e-6 * np.eye(6)
-        step = np.linalg.solve(hess, -(jac.T @ err[keep]))
+        jac = jac[:, free]
+        hess = jac.T @ jac + 1e-6 * np.eye(len(free))
+        step = np.zeros(6)
+        step[free] = np.linalg.solve(hess, -(jac.T @ err[keep]))
         c = c + step.reshape(2, 3)
         if np.abs(step).max() < 1e-4:
             break
     return c
+
+
+def refine_translation(cur: np.ndarray, ref: np.ndarray, g: np.ndarray,
+                       visible: tuple[int, int] | None = None) -> np.ndarray:
+    """refine_affine for one translation g [dx, dy] (pixels): the pan's sub-pixel vector
+    from the pixels rather than global_translation's parabola through three costs."""
+    coef = np.array([[0.0, 0.0, float(g[0])], [0.0, 0.0, float(g[1])]])
+    c = refine_affine(cur, ref, coef, visible, translation_only=True)
+    return np.array([c[0, 2], c[1, 2]], dtype=np.float32)
