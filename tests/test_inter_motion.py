@@ -105,13 +105,20 @@ def test_vector_beyond_limit_is_rejected():
         mo.decode_motion(data, 0, (4, 4))
 
 
-@pytest.mark.parametrize("median", [False, True])
-def test_random_corruption_never_crashes(median):
-    field = _two_motion_field(16, 16, 5, 9) if median else mo.quantize(_smooth_flow(16, 16, seed=5))
+@pytest.mark.parametrize("mode", ["smooth", "median", "uniform", "affine"])
+def test_random_corruption_never_crashes(mode):
+    """Every form of motion data (predicted fields, and global motion since session 7)."""
+    field = {
+        "smooth": lambda: mo.quantize(_smooth_flow(16, 16, seed=5)),
+        "median": lambda: _two_motion_field(16, 16, 5, 9),
+        "uniform": lambda: mo.CodedMotion(np.full((2, 16, 16), 5, np.int32), MotionPrecision.QUARTER_PEL),
+        "affine": lambda: mo.affine_motion(_zoom_coef(16, 16), (16, 16)),
+    }[mode]()
     data = bytearray(mo.encode_motion(field))
-    assert data[5] >= mo.MED_FLAG or not median
+    assert {"smooth": data[5] < 192, "median": mo.MED_FLAG <= data[5] < 192,
+            "uniform": data[5] == mo.UNIFORM_FIELD, "affine": data[5] == mo.AFFINE_FIELD}[mode]
     rng = np.random.default_rng(0)
-    for _ in range(200):
+    for _ in range(300):
         bad = bytearray(data)
         for _ in range(rng.integers(1, 4)):
             bad[rng.integers(0, len(bad))] = rng.integers(0, 256)
@@ -120,6 +127,7 @@ def test_random_corruption_never_crashes(median):
         except ZVC69FormatError:
             continue
         assert m.vectors.shape == (2, 16, 16) and used <= len(bad)
+        assert np.abs(m.pixels()).max() <= mo.MAX_VECTOR_PX
 
 
 def test_block_mean_smooths_and_keeps_shape():
@@ -304,21 +312,3 @@ def test_uniform_vector_beyond_limit_is_rejected():
     assert data[5] == mo.UNIFORM_FIELD
     with pytest.raises(ZVC69FormatError, match="exceeds"):
         mo.decode_motion(data, 0, (4, 4))
-
-
-@pytest.mark.parametrize("mode", ["uniform", "affine"])
-def test_global_motion_corruption_never_crashes(mode):
-    field = (mo.CodedMotion(np.full((2, 16, 16), 5, np.int32), MotionPrecision.QUARTER_PEL) if mode == "uniform"
-             else mo.affine_motion(_zoom_coef(16, 16), (16, 16)))
-    data = mo.encode_motion(field)
-    rng = np.random.default_rng(1)
-    for _ in range(300):
-        bad = bytearray(data)
-        for _ in range(rng.integers(1, 4)):
-            bad[rng.integers(0, len(bad))] = rng.integers(0, 256)
-        try:
-            m, used = mo.decode_motion(bytes(bad), 0, (16, 16))
-        except ZVC69FormatError:
-            continue
-        assert m.vectors.shape == (2, 16, 16) and used <= len(bad)
-        assert np.abs(m.pixels()).max() <= mo.MAX_VECTOR_PX
