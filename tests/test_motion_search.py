@@ -239,3 +239,9 @@ def test_refine_translation_finds_the_sub_pixel_pan(dx, dy):
     g = ms.global_translation(cur, ref)
     fine = ms.refine_translation(cur, ref, np.rint(g))  # from the whole-pixel vector
     assert np.abs(fine - [dx, dy]).max() < 0.05, (g, fine)
+
+
+def test_refine_affine_leaves_a_flat_frame_alone():
+    flat = np.full((64, 96), 90.0, np.float32)
+    start = np.array([[0.0, 0.0, 1.25], [0.0, 0.0, -0.5]])
+    np.testing.assert_array_equal(ms.refine_affine(flat, flat, start), start)  # no gradient, no step

@@ -377,10 +377,12 @@ def refine_affine(cur: np.ndarray, ref: np.ndarray, coef: np.ndarray, visible: t
     affine_fit, minimising the luma error of ref(p + v(p)) against cur(p) over the visible
     pixels; the worst ``trim`` share of pixels (occlusions, objects moving on their own) is
     left out of each step; every ``stride``-th pixel of each row and column takes part (six
-    parameters need few; default: ~58k pixels, stride 2 at 640x360, 6 at 1080p). The network's flow is biased on zooms: on the training zoom clip
-    its fit predicts 1.3-2 dB below the true camera map, the refined one as well as the map.
-    With translation_only the four linear coefficients stay as given (a pan's sub-pixel
-    vector). Returns refined coefficients."""
+    parameters need few; default ~58k pixels: stride 2 at 640x360, 6 at 1080p).
+
+    The network's flow is biased on zooms: on the training zoom clip its fit predicts
+    1.3-2 dB below the true camera map, the refined one as well as the map. With
+    translation_only the four linear coefficients stay as given (a pan's sub-pixel
+    vector). Returns refined coefficients (the last finite ones)."""
     h, w = cur.shape if visible is None else (min(visible[0], cur.shape[0]), min(visible[1], cur.shape[1]))
     if h < 8 or w < 8:
         return np.asarray(coef, np.float64)
@@ -407,6 +409,8 @@ def refine_affine(cur: np.ndarray, ref: np.ndarray, coef: np.ndarray, visible: t
         hess = jac.T @ jac + 1e-6 * np.eye(len(free))
         step = np.zeros(6)
         step[free] = np.linalg.solve(hess, -(jac.T @ err[keep]))
+        if not np.isfinite(step).all():
+            break
         c = c + step.reshape(2, 3)
         if np.abs(step).max() < 1e-4:
             break
