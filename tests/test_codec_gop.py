@@ -146,10 +146,10 @@ def test_rd_candidates_keep_a_one_vector_field_the_estimate_ranks_last(bundle, m
     ref, cur = (pad_to_multiple(yuv420_to_rgb(f), 64)[0] for f in _pan(3)[::2])
     real = inter.estimate_motion_bits
     monkeypatch.setattr(inter, "estimate_motion_bits",
-                        lambda m: 1e12 if inter._is_uniform(m.vectors) else real(m))
+                        lambda m: 1e12 if m.is_uniform else real(m))
     codec = inter.PFrameCodec(bundle, runners)
     ranked = codec.motion_candidates(cur, ref, 60, count=1000)
-    assert any(inter._is_uniform(m.vectors) and not m.is_zero for m, _ in ranked)  # scored
-    assert inter._is_uniform(ranked[-1][0].vectors)  # and ranked last by the estimate
+    assert any(m.is_uniform and not m.is_zero for m, _ in ranked)  # scored
+    assert ranked[-1][0].is_uniform  # and ranked last by the estimate
     kept = codec.motion_candidates(cur, ref, 60, count=2)
-    assert any(inter._is_uniform(m.vectors) and not m.is_zero for m, _ in kept)
+    assert any(m.is_uniform and not m.is_zero for m, _ in kept)

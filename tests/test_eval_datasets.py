@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from zvc69_rt.codec.motion_search import bilinear_sample
 from zvc69_rt.errors import InputError
 from zvc69_rt.eval import datasets as ds
 from zvc69_rt.eval.color import frame_to_rgb, rgb_to_frame
@@ -67,7 +68,7 @@ def _warp_prev(prev_rgb, cam_prev, cam_next, shape):
     x = (cam_next["a"] * uu + cam_next["tx"] - cam_prev["tx"]) / cam_prev["a"]
     y = (cam_next["a"] * vv + cam_next["ty"] - cam_prev["ty"]) / cam_prev["a"]
     ok = (x >= 0) & (y >= 0) & (x <= w - 1) & (y <= h - 1)
-    return ds._bilinear(prev_rgb.astype(np.float64), y, x), ok
+    return bilinear_sample(prev_rgb.astype(np.float64), y, x), ok
 
 
 @pytest.mark.parametrize("motion", ["pan", "zoom", "panzoom"])

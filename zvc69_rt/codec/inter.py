@@ -96,11 +96,6 @@ class ParsedPFrame:
     step: np.ndarray | None = None  # float32 [1, H/8, W/8] with motion-adaptive quantisation, else None
 
 
-def _is_uniform(vectors: np.ndarray) -> bool:
-    """Every vector of the field [2, h, w] the same (a global translation)."""
-    return bool((vectors == vectors[:, :1, :1]).all())
-
-
 class PFrameCodec:
     def __init__(self, bundle: ModelBundle, runners: dict, num_slices: int | None = None, skip: str = "auto",
                  rd_candidates: int = RD_CANDIDATES, aq_strength: int = 0, block_search: bool = True,
@@ -250,7 +245,7 @@ class PFrameCodec:
         chosen = scored[:count]
         if count > 1:
             network = next((t for t in scored if 0 <= t[4] < network_fields), None)
-            uniform = next((t for t in scored if not t[2].is_zero and _is_uniform(t[2].vectors)), None)
+            uniform = next((t for t in scored if not t[2].is_zero and t[2].is_uniform), None)
             zero = next(t for t in scored if t[2].is_zero)
             chosen += [t for t in (network, uniform, zero) if t is not None and all(t is not c for c in chosen)]
         return [(c, p) for _, _, c, p, _ in chosen]

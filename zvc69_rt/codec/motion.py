@@ -83,13 +83,28 @@ class CodedMotion:
     def is_zero(self) -> bool:
         return not self.vectors.any()
 
+    @property
+    def is_uniform(self) -> bool:
+        """Every vector the same (a global translation; UNIFORM_FIELD when not zero)."""
+        return bool((self.vectors == self.vectors[:, :1, :1]).all())
+
+
+def vector_limit(precision: MotionPrecision | int) -> int:
+    """Largest |vector| in units of the precision's step (MAX_VECTOR_PX pixels)."""
+    return int(MAX_VECTOR_PX / MOTION_STEPS[MotionPrecision(precision)])
+
+
+def _check_range(v: np.ndarray, precision: MotionPrecision, where: str) -> None:
+    """A decoded field beyond vector_limit is a format error (nothing warps that far)."""
+    if np.abs(v).max() > vector_limit(precision):
+        raise ZVC69FormatError(f"{where}: a motion vector exceeds {MAX_VECTOR_PX} pixels (corrupt motion data)")
+
 
 def quantize(flow: np.ndarray, precision: MotionPrecision | int = MotionPrecision.QUARTER_PEL) -> CodedMotion:
     """Float flow [2, h, w] in pixels -> integer vectors (round half to even, clamped)."""
     p = MotionPrecision(precision)
-    step = MOTION_STEPS[p]
-    lim = int(MAX_VECTOR_PX / step)
-    q = np.clip(np.rint(np.nan_to_num(flow.astype(np.float64) / step)), -lim, lim).astype(np.int32)
+    lim = vector_limit(p)
+    q = np.clip(np.rint(np.nan_to_num(flow.astype(np.float64) / MOTION_STEPS[p])), -lim, lim).astype(np.int32)
     return CodedMotion(q, p)
 
 
@@ -117,7 +132,7 @@ def affine_motion(coef: np.ndarray, shape: tuple[int, int],
         return None
     params = tuple(int(x) for x in raw)
     v = affine_vectors(params, shape)
-    if np.abs(v).max() > int(MAX_VECTOR_PX / step):
+    if np.abs(v).max() > vector_limit(p):
         return None
     return CodedMotion(v.astype(np.int32), p, affine=params)
 
@@ -248,7 +263,7 @@ def choose_row(symbols: np.ndarray) -> tuple[int, float]:
 def _global_mode(motion: CodedMotion) -> tuple[int, bytes] | None:
     """(scale_dx, parameter bytes) when the field is coded as a global motion, else None."""
     v = motion.vectors
-    if (v == v[:, :1, :1]).all() and np.abs(v[:, 0, 0]).max() < 2**15:
+    if motion.is_uniform and np.abs(v[:, 0, 0]).max() < 2**15:
         return UNIFORM_FIELD, _UNIFORM.pack(int(v[0, 0, 0]), int(v[1, 0, 0]))
     if motion.affine is not None:
         if not np.array_equal(affine_vectors(motion.affine, v.shape[1:]), v):
@@ -327,9 +342,7 @@ def decode_motion(buf: bytes | memoryview, offset: int, expect_hw: tuple[int, in
     except EntropyDecodeError as exc:
         raise EntropyDecodeError(f"{where}: motion payload: {exc}") from exc
     v = inverse_med(d) if med else inverse_dpcm(d)
-    lim = int(MAX_VECTOR_PX / MOTION_STEPS[precision])
-    if np.abs(v).max() > lim:
-        raise ZVC69FormatError(f"{where}: a motion vector exceeds {MAX_VECTOR_PX} pixels (corrupt motion data)")
+    _check_range(v, precision, where)
     return CodedMotion(v.astype(np.int32), precision, cubic), pos + size - offset
 
 
@@ -349,6 +362,5 @@ def _decode_global(view: memoryview, pos: int, offset: int, sx: int, sy: int, pr
     else:
         affine = params
         v = affine_vectors(params, shape[1:])
-    if np.abs(v).max() > int(MAX_VECTOR_PX / MOTION_STEPS[precision]):
-        raise ZVC69FormatError(f"{where}: a motion vector exceeds {MAX_VECTOR_PX} pixels (corrupt motion data)")
+    _check_range(v, precision, where)
     return CodedMotion(v.astype(np.int32), precision, sy == CUBIC_FLAG, affine), pos + layout.size - offset

@@ -356,17 +356,21 @@ def affine_field(flow: np.ndarray, visible: tuple[int, int] | None = None) -> np
     return affine_ramp(affine_fit(flow, visible), flow.shape[1:])
 
 
-def _sample(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Bilinear samples of img [H, W] at pixel coordinates (x, y), borders replicated (the
-    warp's border padding)."""
-    h, w = img.shape
-    x = np.clip(x, 0, w - 1)
-    y = np.clip(y, 0, h - 1)
-    x0 = np.minimum(np.floor(x).astype(np.int64), w - 2)
-    y0 = np.minimum(np.floor(y).astype(np.int64), h - 2)
-    fx, fy = x - x0, y - y0
-    top = img[y0, x0] * (1 - fx) + img[y0, x0 + 1] * fx
-    bot = img[y0 + 1, x0] * (1 - fx) + img[y0 + 1, x0 + 1] * fx
+def bilinear_sample(img: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Bilinear samples of img [H, W, ...] at fractional row/column coordinates, edges
+    replicated (the warp's border padding); any trailing axes (colour) are carried along."""
+    h, w = img.shape[:2]
+    ys = np.clip(ys, 0, h - 1)
+    xs = np.clip(xs, 0, w - 1)
+    y0 = np.floor(ys).astype(np.int64)
+    x0 = np.floor(xs).astype(np.int64)
+    y1 = np.minimum(y0 + 1, h - 1)
+    x1 = np.minimum(x0 + 1, w - 1)
+    tail = (1,) * (img.ndim - 2)
+    fy = (ys - y0).reshape(ys.shape + tail)
+    fx = (xs - x0).reshape(xs.shape + tail)
+    top = img[y0, x0] * (1 - fx) + img[y0, x1] * fx
+    bot = img[y1, x0] * (1 - fx) + img[y1, x1] * fx
     return top * (1 - fy) + bot * fy
 
 
@@ -401,8 +405,8 @@ def refine_affine(cur: np.ndarray, ref: np.ndarray, coef: np.ndarray, visible: t
     for _ in range(iterations):
         vx, vy = (basis @ c[0]).reshape(xx.shape), (basis @ c[1]).reshape(xx.shape)
         sx, sy = xx + vx, yy + vy
-        err = (_sample(refd, sx, sy).ravel() - target)
-        gxs, gys = _sample(grad_x, sx, sy).ravel(), _sample(grad_y, sx, sy).ravel()
+        err = (bilinear_sample(refd, sy, sx).ravel() - target)
+        gxs, gys = bilinear_sample(grad_x, sy, sx).ravel(), bilinear_sample(grad_y, sy, sx).ravel()
         keep = np.abs(err) <= np.quantile(np.abs(err), 1.0 - trim)
         jac = np.concatenate([basis * gxs[:, None], basis * gys[:, None]], axis=1)[keep]  # d err / d coef
         jac = jac[:, free]

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zvc69_rt.codec.motion_search import bilinear_sample
 from zvc69_rt.errors import InputError, NotAvailableError
 from zvc69_rt.eval.color import rgb_to_frame
 from zvc69_rt.frame import Frame
@@ -240,22 +241,6 @@ def load_video(
     return frames
 
 
-def _bilinear(img: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """Sample float RGB img at fractional coordinates (edge-clamped)."""
-    h, w = img.shape[:2]
-    ys = np.clip(ys, 0, h - 1)
-    xs = np.clip(xs, 0, w - 1)
-    y0 = np.floor(ys).astype(np.int64)
-    x0 = np.floor(xs).astype(np.int64)
-    y1 = np.minimum(y0 + 1, h - 1)
-    x1 = np.minimum(x0 + 1, w - 1)
-    fy = (ys - y0)[..., None]
-    fx = (xs - x0)[..., None]
-    top = img[y0, x0] * (1 - fx) + img[y0, x1] * fx
-    bot = img[y1, x0] * (1 - fx) + img[y1, x1] * fx
-    return top * (1 - fy) + bot * fy
-
-
 def synthetic_camera_clip(
     rgb: np.ndarray,
     num_frames: int = 32,
@@ -306,7 +291,7 @@ def synthetic_camera_clip(
         cx = W / 2 + np.cos(ang) * pan * (t - (num_frames - 1) / 2)
         cy = H / 2 + np.sin(ang) * pan * (t - (num_frames - 1) / 2)
         tx, ty = cx - a * w / 2, cy - a * h / 2
-        out = _bilinear(img, a * vv + ty, a * uu + tx)
+        out = bilinear_sample(img, a * vv + ty, a * uu + tx)
         f = rgb_to_frame(np.clip(np.rint(out), 0, 255).astype(np.uint8), pts=t)
         f.meta["camera"] = {"a": float(a), "tx": float(tx), "ty": float(ty)}
         frames.append(f)
