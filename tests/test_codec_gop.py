@@ -118,7 +118,9 @@ def test_adaptive_intra_replaces_p_frames_that_cost_more(bundle):
     I-frame, and the stream still decodes bit-exactly with them as random-access points;
     a realtime preset keeps the GOP structure as asked."""
     frames = _pan(4)
-    enc = Encoder(EncoderConfig(width=128, height=72, gop=8, quality=60), bundle=bundle)
+    # edge padding: 128x72 pads to 128x128, and smooth padding makes the random model's
+    # I-frames cheap enough that it is no longer a clear-cut case
+    enc = Encoder(EncoderConfig(width=128, height=72, gop=8, quality=60, padding="edge"), bundle=bundle)
     assert enc.adaptive_intra
     reader, refs = _encode_with_references(enc, frames)
     dec = Decoder(reader.header, bundle=bundle)

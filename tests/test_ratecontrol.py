@@ -166,6 +166,7 @@ def test_parse_bitrate():
     ({"p_quality_offset": 2.5}, "p_quality_offset"),
     ({"motion_aq": 5}, "motion_aq"),
     ({"motion_aq": True}, "motion_aq"),
+    ({"padding": "zeros"}, "padding must be one of edge, smooth"),
 ])
 def test_config_validation(kwargs, match):
     with pytest.raises(InputError, match=match):

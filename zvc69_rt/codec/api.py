@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from zvc69_rt.codec.ratecontrol import validate_settings
 from zvc69_rt.errors import InputError
+from zvc69_rt.io.padding import PAD_MODES
 
 MIN_DIMENSION = 64
 MAX_DIMENSION = 8192
@@ -53,6 +54,9 @@ class EncoderConfig:
     b_quality_offset: int = 18
     # block-adaptive quantisation of P/B residuals by motion magnitude, strength 0 (off)..MAX_AQ_STRENGTH
     motion_aq: int = 0
+    # how the picture is padded to the model's alignment (zvc69_rt/io/padding.py; encoder only,
+    # the decoder crops it): "smooth" costs fewer bits than "edge" replication
+    padding: str = "smooth"
 
     def validate(self) -> None:
         for name, v in (("width", self.width), ("height", self.height)):
@@ -79,6 +83,8 @@ class EncoderConfig:
         if not (isinstance(self.motion_aq, int) and not isinstance(self.motion_aq, bool)
                 and 0 <= self.motion_aq <= MAX_AQ_STRENGTH):
             raise InputError(f"motion_aq must be 0 (off)..{MAX_AQ_STRENGTH}, got {self.motion_aq!r}")
+        if self.padding not in PAD_MODES:
+            raise InputError(f"padding must be one of {', '.join(PAD_MODES)}, got {self.padding!r}")
         for name in ("b_quality_offset", "p_quality_offset"):
             v = getattr(self, name)
             if not (isinstance(v, int) and 0 <= v <= 100):

@@ -138,7 +138,7 @@ class Encoder:
                 f"{self.config.width}x{self.config.height}; scale it first (e.g. ffmpeg -vf scale=W:H)"
             )
         rgb = yuv420_to_rgb(frame, matrix=self.matrix, range=self.range)
-        x, _ = pad_to_multiple(rgb, self.bundle.alignment)
+        x, _ = pad_to_multiple(rgb, self.bundle.alignment, self.config.padding)
         return _Work(pts=frame.pts, x=x)
 
     def is_anchor(self, index: int) -> bool:

@@ -71,6 +71,7 @@ PRIOR_SLOPE = 0.022  # log2(bits per pixel) per quality point
 PRIOR_P_OFFSET = -1.5  # log2(P bits / I bits) until P-frames have been measured
 SLOPE_PRIOR_WEIGHT = 2000.0  # ridge weight on (b - b0), in units of q^2 * observations
 FORGET = 0.85  # per-observation forgetting factor of the fit
+MAX_RISE = 4  # quality points the GOP quality may rise per frame
 
 
 class RateControl(Protocol):
@@ -178,6 +179,7 @@ class BitrateControl:
         self.frame_bits = bitrate / fps  # channel bits per frame interval
         self.horizon = max(8.0, fps)  # frames over which a surplus/deficit is paid back (VBR)
         self.max_step = max_step if max_step is not None else (12 if mode == "vbr" else 25)
+        self.max_rise = MAX_RISE
         self.fits = {FRAME_I: _Fit(), FRAME_P: _Fit()}
         self.initial_quality = initial_quality
         self.spent = 0.0  # bits reported so far
@@ -239,9 +241,10 @@ class BitrateControl:
             q = self._solve(self._gop_average_bits, target)
         qi = round(q)
         if self.last_quality is not None:
-            # The priors may be far off for this content: no smoothing until the fit has data.
+            # The priors may be far off for this content: no smoothing down until the fit has
+            # data; up, never faster than max_rise (one cheap frame is not a cheap clip).
             step = self.max_step if self.count >= 3 else 100
-            qi = min(max(qi, self.last_quality - step), self.last_quality + step)
+            qi = min(max(qi, self.last_quality - step), self.last_quality + min(step, self.max_rise))
         qi = min(max(qi, 0), 100)
         self.last_quality = qi
         q_frame = frame_quality(qi, frame_type, self.p_offset)

@@ -34,7 +34,8 @@ def image_codec(model: str | None = None, precision: str = "fp32"):
         if key not in cache:
             cache[key] = Encoder(EncoderConfig(width=w, height=h, gop=1, precision=precision), bundle=bundle)
         enc = cache[key]
-        x, _ = pad_to_multiple(rgb.transpose(2, 0, 1).astype(np.float32) / 255.0, bundle.alignment)
+        x, _ = pad_to_multiple(rgb.transpose(2, 0, 1).astype(np.float32) / 255.0, bundle.alignment,
+                               enc.config.padding)
         data, _ = enc.intra.code(enc.intra.analyse(x, quality))
         lh, lw = enc.latent_size
         buf = io.BytesIO()
