@@ -182,7 +182,8 @@ def run(args) -> int:
                     f"{rc['quality_min']}..{rc['quality_max']} (mean {rc['quality_mean']:.1f})")
             if rc["mode"] == "cbr":
                 line += (f", buffer {rc['buffer_bits'] / 1000:.0f} kbit: fullness {rc['buffer_min'] / 1000:.0f}.."
-                         f"{rc['buffer_max'] / 1000:.0f} kbit, {rc['overflows']} overflows, "
+                         f"{rc['buffer_max'] / 1000:.0f} kbit (start {rc['buffer_start'] / 1000:.0f}, end "
+                         f"{rc['buffer_end'] / 1000:.0f}), {rc['overflows']} overflows, "
                          f"{rc['underflows']} underflows")
             print(line, file=sys.stderr)
     return 0
