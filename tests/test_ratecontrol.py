@@ -4,6 +4,7 @@ the shipped model (CQP unchanged, VBR/CBR on target, sequential == pipelined, de
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import subprocess
 import sys
@@ -95,7 +96,7 @@ def test_quality_rises_at_most_max_rise_per_frame():
     for i in range(1, 6):
         qs.append(rc.quality_for(i, FRAME_P) + rc.p_offset)
         rc.update(i, FRAME_P, 800)
-    assert all(b - a <= MAX_RISE for a, b in zip(qs, qs[1:], strict=False)), qs
+    assert all(b - a <= MAX_RISE for a, b in itertools.pairwise(qs)), qs
     assert qs[-1] > qs[0]  # it does rise
     rc.quality_for(6, FRAME_P)
     rc.update(6, FRAME_P, 10**6)

@@ -54,8 +54,9 @@ class EncoderConfig:
     b_quality_offset: int = 18
     # block-adaptive quantisation of P/B residuals by motion magnitude, strength 0 (off)..MAX_AQ_STRENGTH
     motion_aq: int = 0
-    # how the picture is padded to the model's alignment (zvc69_rt/io/padding.py; encoder only,
-    # the decoder crops it): "smooth" costs fewer bits than "edge" replication
+    # how I-frames are padded to the model's alignment (zvc69_rt/io/padding.py; encoder only,
+    # the decoder crops it): "smooth" costs fewer bits than "edge" replication. P/B-frames are
+    # always edge-padded (motion estimation needs the padding to move with the picture).
     padding: str = "smooth"
 
     def validate(self) -> None:

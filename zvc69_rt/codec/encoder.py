@@ -49,7 +49,7 @@ from zvc69_rt.codec.runtime import GRAPHS, load_runners
 from zvc69_rt.errors import InputError
 from zvc69_rt.frame import Frame
 from zvc69_rt.io.color import yuv420_to_rgb
-from zvc69_rt.io.padding import pad_to_multiple
+from zvc69_rt.io.padding import crop, pad_to_multiple
 from zvc69_rt.models.bundle import ModelBundle
 from zvc69_rt.pipeline.config import PipelineConfig
 
@@ -138,7 +138,7 @@ class Encoder:
                 f"{self.config.width}x{self.config.height}; scale it first (e.g. ffmpeg -vf scale=W:H)"
             )
         rgb = yuv420_to_rgb(frame, matrix=self.matrix, range=self.range)
-        x, _ = pad_to_multiple(rgb, self.bundle.alignment, self.config.padding)
+        x, _ = pad_to_multiple(rgb, self.bundle.alignment)  # edge: what motion estimation expects
         return _Work(pts=frame.pts, x=x)
 
     def is_anchor(self, index: int) -> bool:
@@ -199,7 +199,7 @@ class Encoder:
         rc = self.rate_control
         q = work.quality = rc.quality_for(index, work.frame_type)
         if keyframe:
-            work.latents = self.intra.analyse(work.x, q)
+            work.latents = self.intra.analyse(self._intra_picture(work.x), q)
             if self.inter is not None:  # the next P-frame predicts from what the decoder will see
                 lat = work.latents
                 self._reference = self.intra.synthesise(np.rint(lat.y - lat.mean).astype(np.int32), lat.mean, q)
@@ -214,11 +214,21 @@ class Encoder:
             rc.update(index, work.frame_type, (len(work.data) + FRAME_RECORD_HEADER_BYTES) * 8)
         work.x = None
 
+    def _intra_picture(self, x: np.ndarray) -> np.ndarray:
+        """The edge-padded picture re-padded as EncoderConfig.padding says, for intra coding.
+        P/B-frames keep edge padding: replicated rows are invariant to vertical motion, so
+        motion estimation and compensation see the padding move with the picture (smooth
+        padding for every frame: IPPP held-out +1.4 %, docs/INTER.md "Results (session 8)")."""
+        if self.config.padding == "edge":
+            return x
+        return pad_to_multiple(crop(x, (self.config.height, self.config.width)), self.bundle.alignment,
+                               self.config.padding)[0]
+
     def _intra_if_cheaper(self, work: _Work, q: int) -> None:
         """Code a P-frame as an I-frame when that costs less (lambda*MSE + bits): scene cuts,
         and whatever the P model does badly. Low-delay GOPs only: the I-frame is a new
         random-access point and P-frames go on predicting from it."""
-        lat = self.intra.analyse(work.x, q)
+        lat = self.intra.analyse(self._intra_picture(work.x), q)
         idata = self.intra.code(lat)[0]
         irecon = self.intra.synthesise(np.rint(lat.y - lat.mean).astype(np.int32), lat.mean, q)
         h, w = self.config.height, self.config.width  # what the decoder shows: the padding is not compared

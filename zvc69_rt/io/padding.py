@@ -7,12 +7,14 @@ with the picture. Two modes:
             but the edge row's texture repeated as vertical stripes costs the transform
             nearly as much as real content: 9-15 % of an I-frame's latent bits on the
             640x272 clips, whose padding is 15 % of the area.
-``smooth``  (the encoder's) the edge row box-blurred more with every row away from it
-            (radius 2 per row), then the same for the columns: continuous at the edge and
-            soon flat. BD-rate vs ``edge``: I-frames alone (frame 0, PSNR-RGB of the
-            visible area, ``python tools/experiments/padding_rd.py [training]``) -2.9 % on
-            the training clips (640x360), -3.4 % held-out (640x272); IPPP video on the
-            training clips -1.8 % (docs/INTER.md "Results (session 8)").
+``smooth``  the edge row box-blurred more with every row away from it (radius 2 per row),
+            then the same for the columns: continuous at the edge and soon flat. The
+            encoder pads I-frames this way (EncoderConfig.padding) and P/B-frames by edge
+            replication, which moves with the picture under vertical motion as motion
+            estimation expects. BD-rate vs ``edge`` for I-frames alone (frame 0, PSNR-RGB
+            of the visible area, ``python tools/experiments/padding_rd.py [training]``):
+            -2.9 % on the training clips (640x360), -3.4 % held-out (640x272); IPPP video
+            in docs/INTER.md "Results (session 8)".
 
 Works on one picture ``[C, H, W]`` or a batch ``[N, C, H, W]`` (only the last two axes change).
 """
