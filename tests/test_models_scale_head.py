@@ -8,7 +8,6 @@ from zvc69_rt.models.scale_head import IntegerScaleHead, _conv3x3_exact, exact_f
 
 def _conv3x3_int64(x, w, b):
     """Reference: int64 arithmetic only (no floats anywhere)."""
-    cin, h, wd = x.shape
     xp = np.pad(x.astype(np.int64), ((0, 0), (1, 1), (1, 1)))
     win = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(1, 2))  # [cin, h, w, 3, 3]
     return np.einsum("chwij,ocij->ohw", win, w.astype(np.int64)) + b[:, None, None]
