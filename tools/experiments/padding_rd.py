@@ -1,6 +1,6 @@
 """Padding modes for the I-frame: the first frame of each clip coded alone at the eight
 levels with "edge" and "smooth" padding (zvc69_rt/io/padding.py); real bytes, PSNR-RGB of
-the visible area, BD-rate of smooth vs edge per clip (docs/EVALUATION.md "Padding").
+the visible area, BD-rate of smooth vs edge per clip (docs/INTER.md "Results (session 8)").
 
     python tools/experiments/padding_rd.py            # held-out clips (640x272)
     python tools/experiments/padding_rd.py training   # training clips (640x360)

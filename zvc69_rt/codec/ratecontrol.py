@@ -207,7 +207,6 @@ class BitrateControl:
         self.frame_bits = bitrate / fps  # channel bits per frame interval
         self.horizon = max(8.0, fps)  # frames over which a surplus/deficit is paid back (VBR)
         self.max_step = max_step if max_step is not None else (12 if mode == "vbr" else 25)
-        self.max_rise = MAX_RISE
         self.fits = {FRAME_I: _Fit(), FRAME_P: _Fit()}
         self._spread = {FRAME_I: _MeanRatio(), FRAME_P: _MeanRatio()}
         self.initial_quality = initial_quality
@@ -227,7 +226,7 @@ class BitrateControl:
         if frame_type == FRAME_P and self.fits[FRAME_P].n == 0:
             a, b = self.fits[FRAME_I].params()
             return a + PRIOR_P_OFFSET + b * q
-        a, b = self.fits[FRAME_P if frame_type == FRAME_P else FRAME_I].params()
+        a, b = self.fits[self._kind(frame_type)].params()
         return a + b * q
 
     def predict_bits(self, frame_type: int, q: float) -> float:
@@ -275,9 +274,9 @@ class BitrateControl:
         qi = round(q)
         if self.last_quality is not None:
             # The priors may be far off for this content: no smoothing down until the fit has
-            # data; up, never faster than max_rise (one cheap frame is not a cheap clip).
+            # data; up, never faster than MAX_RISE (one cheap frame is not a cheap clip).
             step = self.max_step if self.count >= 3 else 100
-            qi = min(max(qi, self.last_quality - step), self.last_quality + min(step, self.max_rise))
+            qi = min(max(qi, self.last_quality - step), self.last_quality + min(step, MAX_RISE))
         qi = min(max(qi, 0), 100)
         self.last_quality = qi
         q_frame = frame_quality(qi, frame_type, self.p_offset)
