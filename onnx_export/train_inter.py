@@ -29,9 +29,13 @@ from torch.nn import functional as F
 
 from onnx_export.inter_model import InterConfig, InterModel
 from onnx_export.model import LAMBDAS
+from onnx_export.train import level_weights
 
 
-def losses(out: dict, batch: dict, level: torch.Tensor, aux_weight: float) -> dict[str, torch.Tensor]:
+def losses(out: dict, batch: dict, level: torch.Tensor, aux_weight: float,
+           weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Per sample lambda*D + R (times weights[level] in the loss when given: train.level_weights),
+    plus the fading auxiliary terms; "rd" is the unweighted mean, comparable across runs."""
     cur = batch["cur"]
     h, w = cur.shape[2:]
     res_bits = (-torch.log2(out["y_lik"])).flatten(1).sum(1) + (-torch.log2(out["z_lik"])).flatten(1).sum(1)
@@ -46,7 +50,8 @@ def losses(out: dict, batch: dict, level: torch.Tensor, aux_weight: float) -> di
     has = batch["has_flow"].float()
     epe_mean = (epe * has).sum() / has.sum().clamp_min(1)
     aux = 0.01 * 255**2 * pred_mse.mean() + 0.5 * epe_mean
-    return {"loss": rd.mean() + aux_weight * aux, "rd": rd.mean(), "bpp": bpp.mean(), "mbpp": mbpp.mean(),
+    wt = torch.ones_like(lam) if weights is None else weights[level]
+    return {"loss": (wt * rd).mean() + aux_weight * aux, "rd": rd.mean(), "bpp": bpp.mean(), "mbpp": mbpp.mean(),
             "mse": mse.mean(), "pred_mse": pred_mse.mean(), "epe": epe_mean}
 
 
@@ -54,10 +59,12 @@ def _psnr(mse: torch.Tensor) -> float:
     return float(-10 * torch.log10(mse.clamp_min(1e-10)))
 
 
-def save(path: Path, model, opt, step: int, best: float, sampler_state, cfg: InterConfig) -> None:
+def save(path: Path, model, opt, step: int, best: float, sampler_state, cfg: InterConfig,
+         level_weight_exp: float = 0.0) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "opt": opt.state_dict() if opt else None, "step": step,
-                "best": best, "rng": sampler_state, "cfg": cfg.__dict__, "kind": "inter"}, tmp)
+                "best": best, "rng": sampler_state, "cfg": cfg.__dict__, "kind": "inter",
+                "level_weight_exp": level_weight_exp}, tmp)
     os.replace(tmp, path)
 
 
@@ -70,7 +77,9 @@ def load_checkpoint(path: Path) -> InterModel:
 
 
 @torch.no_grad()
-def validate(model: InterModel, val: dict, levels=(0, 3, 7)) -> dict[str, float]:
+def validate(model: InterModel, val: dict, levels=(0, 3, 7),
+             weights: torch.Tensor | None = None) -> dict[str, float]:
+    """val_loss: the levels' mean lambda*D + R, weighted like the training loss when given."""
     model.eval()
     res: dict[str, float] = {}
     total = 0.0
@@ -81,10 +90,10 @@ def validate(model: InterModel, val: dict, levels=(0, 3, 7)) -> dict[str, float]
         ls = losses(out, val, level, 0.0)
         res[f"bpp_q{lv}"] = float(ls["bpp"] + ls["mbpp"])
         res[f"psnr_q{lv}"] = _psnr(ls["mse"])
-        total += float(ls["rd"])
+        total += float(ls["rd"]) * (1.0 if weights is None else float(weights[lv]))
     res["pred_psnr"] = _psnr(ls["pred_mse"])
     res["epe"] = float(ls["epe"])
-    res["val_loss"] = total / len(levels)
+    res["val_loss"] = total / (len(levels) if weights is None else float(sum(float(weights[lv]) for lv in levels)))
     model.train()
     return res
 
@@ -131,6 +140,9 @@ def main(argv=None) -> int:
                     "net blind to the 18 px/frame of held-out bikes.mp4; runs since then use 32)")
     ap.add_argument("--cubic-share", type=float, default=0.0,
                     help="share of batches predicted with the bicubic warp (session 7 runs: 0.3)")
+    ap.add_argument("--level-weight-exp", type=float, default=0.0,
+                    help="weight each level's loss by (lambda/geometric-mean lambda)^-EXP (train.level_weights); "
+                         "0 = plain mean. Low levels are what video P-frames use")
     ap.add_argument("--plot", action="store_true", help="only write RUN/loss_curve.png")
     args = ap.parse_args(argv)
     if args.plot:
@@ -159,6 +171,10 @@ def main(argv=None) -> int:
             g["lr"] = args.lr
         step, best, sampler_state = ck["step"], ck["best"], ck["rng"]
         print(f"resumed {last} at step {step} (best val loss {best:.4f})")
+        if ck.get("level_weight_exp", 0.0) != args.level_weight_exp:
+            best = float("inf")  # another val_loss: the old best is not comparable
+            print(f"level weighting {ck.get('level_weight_exp', 0.0)} -> {args.level_weight_exp}: best reset")
+    weights = level_weights(args.level_weight_exp) if args.level_weight_exp else None
 
     photos = training_images(verbose=True)
     frames = video_frames()
@@ -187,7 +203,7 @@ def main(argv=None) -> int:
         aux_w = max(0.1, 1.0 - 0.9 * step / max(args.aux_steps, 1))
         cubic = bool(sampler.rng.random() < args.cubic_share) if args.cubic_share > 0 else False
         out = model(batch["ref"], batch["cur"], level, cubic=cubic)
-        ls = losses(out, batch, level, aux_w)
+        ls = losses(out, batch, level, aux_w, weights)
         opt.zero_grad(set_to_none=True)
         ls["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -199,22 +215,22 @@ def main(argv=None) -> int:
                "mbpp": round(float(ls["mbpp"]), 4), "psnr": round(_psnr(ls["mse"]), 3),
                "pred_psnr": round(_psnr(ls["pred_mse"]), 3), "epe": round(float(ls["epe"]), 3)}
         if step % args.eval_every == 0:
-            ev = validate(model, val)
+            ev = validate(model, val, weights=weights)
             row["val_loss"] = round(ev["val_loss"], 5)
             row["val"] = " ".join(f"{k}={v:.3f}" for k, v in ev.items())
             print(f"step {step}: {row['val']}", flush=True)
             if ev["val_loss"] < best:
                 best = ev["val_loss"]
-                save(args.run / "best.pt", model, None, step, best, None, cfg)
+                save(args.run / "best.pt", model, None, step, best, None, cfg, args.level_weight_exp)
         if step % args.log_every == 0 or "val" in row:
             log.writerow(row)
             logf.flush()
         if time.time() - t_ckpt > args.ckpt_every_s:
-            save(last, model, opt, step, best, sampler.state(), cfg)
+            save(last, model, opt, step, best, sampler.state(), cfg, args.level_weight_exp)
             t_ckpt = time.time()
-    save(last, model, opt, step, best, sampler.state(), cfg)
+    save(last, model, opt, step, best, sampler.state(), cfg, args.level_weight_exp)
     if not (args.run / "best.pt").exists():
-        save(args.run / "best.pt", model, None, step, math.inf, None, cfg)
+        save(args.run / "best.pt", model, None, step, math.inf, None, cfg, args.level_weight_exp)
     logf.close()
     print(f"stopped at step {step}; checkpoint {last}")
     return 0

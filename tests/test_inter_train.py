@@ -94,3 +94,30 @@ def test_cubic_batches_train(tmp_path, tiny_data):
     ref = torch.rand(1, 3, 64, 64)
     out = model(ref, ref, torch.zeros(1, dtype=torch.long), cubic=True)
     assert float(out["pred"].min()) >= 0.0 and float(out["pred"].max()) <= 1.0  # bicubic overshoot clamped
+
+
+def test_level_weighting_weights_the_loss_and_resets_best(tmp_path, tiny_data, capsys):
+    """--level-weight-exp weighs each sample's lambda*D + R like the intra trainer; the logged
+    "rd" stays the plain mean, and a changed weighting starts a new best (another val_loss)."""
+    from onnx_export.train import level_weights
+
+    torch.manual_seed(0)
+    batch = MotionBatchSampler(_pictures(2, 160, 0), _pictures(4, 96, 1), size=64, seed=3).sample(2)
+    model = train_inter.InterModel(train_inter.InterConfig())
+    level = torch.tensor([0, 7])
+    torch.manual_seed(1)
+    out = model(batch["ref"], batch["cur"], level)
+    w = level_weights(0.6)
+    plain = train_inter.losses(out, batch, level, 0.0)
+    weighted = train_inter.losses(out, batch, level, 0.0, w)
+    assert float(weighted["rd"]) == pytest.approx(float(plain["rd"]))
+    per_sample = [train_inter.losses(out, batch, level, 0.0, torch.eye(8)[i])["loss"] * 2 for i in (0, 7)]
+    assert float(weighted["loss"]) == pytest.approx(float(w[0] * per_sample[0] + w[7] * per_sample[1]) / 2, rel=1e-5)
+
+    run = tmp_path / "run"
+    args = ["--run", str(run), "--patch", "64", "--batch", "2", "--eval-every", "2"]
+    assert train_inter.main([*args, "--steps", "2"]) == 0
+    assert train_inter.main([*args, "--steps", "4", "--level-weight-exp", "0.6"]) == 0
+    assert "best reset" in capsys.readouterr().out
+    ck = torch.load(run / "best.pt", weights_only=False)
+    assert ck["step"] == 4 and ck["level_weight_exp"] == 0.6
