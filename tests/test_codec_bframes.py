@@ -73,6 +73,51 @@ def test_b_reconstruction_is_bit_exact(bundle):
         codec.decompress(data[:-3], ref0, ref1, (4, 12), 60)
 
 
+def test_b_frames_try_the_bicubic_warp_and_keep_the_cheaper(bundle, monkeypatch):
+    """At full effort the chosen fields are coded a second time with the bicubic warp (each
+    moving direction flagged); encode keeps the cheaper lambda*MSE + bits, and either
+    coding decodes to the encoder's reconstruction. One RD candidate: no second coding."""
+    from zvc69_rt.codec.inter import ENCODER_GRAPHS, PFrameCodec
+    from zvc69_rt.codec.runtime import load_runners
+
+    runners, _ = load_runners(bundle, "onnxruntime", "fp32", ENCODER_GRAPHS)
+    codec = bidir.BFrameCodec(PFrameCodec(bundle, runners, skip="never"))
+    assert codec.p.rd_candidates > 1
+    rng = np.random.default_rng(1)
+    base = rng.random((3, 64, 192), dtype=np.float32)
+    ref0, cur, ref1 = (np.roll(base, s, axis=2) for s in (0, 2, 4))
+    codings = []
+    real_code = bidir.BFrameCodec.code
+
+    def spy(self, a):
+        data, recon = real_code(self, a)
+        codings.append((a, data, recon))
+        return data, recon
+
+    monkeypatch.setattr(bidir.BFrameCodec, "code", spy)
+    data, recon = codec.encode(cur, ref0, ref1, 60)
+    assert len(codings) == 2
+    (plain, d0, r0), (sharp, d1, r1) = codings
+    assert not plain.forward.cubic and not plain.backward.cubic
+    for before, after in ((plain.forward, sharp.forward), (plain.backward, sharp.backward)):
+        assert after.cubic == (not before.is_zero)
+        np.testing.assert_array_equal(after.vectors, before.vectors)
+    assert sharp.forward.cubic or sharp.backward.cubic
+    lam = codec.p.lagrangian(60)
+
+    def cost(d, r):
+        return lam * codec.p.distortion(cur, r) + 8 * len(d) / cur[0].size
+
+    assert (data, recon) == ((d1, r1) if cost(d1, r1) < cost(d0, r0) else (d0, r0))
+    for d, r in ((d0, r0), (d1, r1)):
+        np.testing.assert_array_equal(codec.decompress(d, ref0, ref1, (4, 12), 60), r)
+
+    codings.clear()
+    fast = bidir.BFrameCodec(PFrameCodec(bundle, runners, skip="never", rd_candidates=1))
+    fast.encode(cur, ref0, ref1, 60)
+    assert len(codings) == 1 and not codings[0][0].forward.cubic
+
+
 def test_b_frame_with_motion_aq_is_bit_exact(bundle, monkeypatch):
     """A B-frame's residual quantised by the forward field's motion (flag 2): the decoder
     takes the steps from the same decoded forward motion."""
@@ -212,14 +257,14 @@ def test_pyramid_coding_order_references_and_bit_exact_decode(bundle, monkeypatc
     decoder makes equals the encoder's closed-loop reconstruction, in display order."""
     frames = _pan(9)
     recons = []  # in coding order, which is the stream's order (two B-frames may share bytes)
-    real_code = bidir.BFrameCodec.code
+    real_encode = bidir.BFrameCodec.encode
 
-    def spy(self, a):
-        data, recon = real_code(self, a)
+    def spy(self, *args):
+        data, recon = real_encode(self, *args)
         recons.append((data, recon))
         return data, recon
 
-    monkeypatch.setattr(bidir.BFrameCodec, "code", spy)
+    monkeypatch.setattr(bidir.BFrameCodec, "encode", spy)
     _, pkts, stream = _encode(bundle, frames, gop=8, bframes=3, b_pyramid=True, b_quality_offset=5)
     assert [p.pts for p in pkts] == [0, 4, 2, 1, 3, 7, 6, 5, 8]
     assert [p.frame_type for p in pkts] == [0, 1, 3, 2, 2, 1, 3, 2, 0]

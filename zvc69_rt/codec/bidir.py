@@ -10,19 +10,23 @@ coded (or skipped) residual. Reuses the P-frame graphs; layout in docs/INTER.md.
     blend map  = 1 byte: Gaussian table row of the block modes, or 255 = every block averages
                  [ZVCP Gaussian payload, shape [1, H/16, W/16], symbols in {-1, 0, +1}]
 
-B-frames here are not references (frame type 2): nothing predicts from them, so they
-cannot cause drift. The blend is plain float32 arithmetic ((p0 + p1) * 0.5, exact IEEE
+Each direction's motion data carries its own bicubic flag (as a P-frame's); the encoder
+tries the bicubic warp once for the chosen pair at full effort (BFrameCodec.encode).
+
+Plain B-frames (frame type 2) are not references: nothing predicts from them, so they
+cannot cause drift; BBi frames (type 3) are, and are closed-loop like P-frames. The blend is plain float32 arithmetic ((p0 + p1) * 0.5, exact IEEE
 operations in numpy), identical in encoder and decoder.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from zvc69_rt import entropy
-from zvc69_rt.codec.inter import ParsedPFrame, PFrameAnalysis, PFrameCodec
+from zvc69_rt.codec.inter import CUBIC_GRAPH, ParsedPFrame, PFrameAnalysis, PFrameCodec
 from zvc69_rt.codec.motion import CodedMotion, choose_row, decode_motion, encode_motion
 from zvc69_rt.errors import EntropyDecodeError, InputError, ZVC69FormatError
 
@@ -120,9 +124,36 @@ class BFrameCodec:
         cur = cur.astype(np.float32, copy=False)
         fwd, pred0 = self.p.choose_motion(cur, ref0, quality)
         bwd, pred1 = self.p.choose_motion(cur, ref1, quality)
+        return self._analyse_with(cur, fwd, pred0, bwd, pred1, quality)
+
+    def _analyse_with(self, cur: np.ndarray, fwd: CodedMotion, pred0: np.ndarray, bwd: CodedMotion,
+                      pred1: np.ndarray, quality: int) -> BFrameAnalysis:
         modes = block_modes(cur, pred0, pred1, self.p.visible_size)
         a = PFrameAnalysis(cur=cur, motion=fwd, pred=blend(pred0, pred1, modes), quality=quality)
         return BFrameAnalysis(self.p.analyse_residual(a), fwd, bwd, modes)
+
+    def encode(self, cur: np.ndarray, ref0: np.ndarray, ref1: np.ndarray, quality: int) -> tuple[bytes, np.ndarray]:
+        """analyse + code; at full effort (several RD candidates) with a bundle that has the
+        bicubic warp, the chosen fields are coded again with it in both directions and the
+        cheaper lambda * MSE + bits/pixel is kept, as PFrameCodec.encode does for P-frames
+        (the motion data already carries the flag per direction). (frame data, reconstruction)."""
+        a = self.analyse(cur, ref0, ref1, quality)
+        data, recon = self.code(a)
+        fwd, bwd = a.forward, a.backward
+        if self.p.rd_candidates <= 1 or CUBIC_GRAPH not in self.p.runners or (fwd.is_zero and bwd.is_zero):
+            return data, recon
+        cur = a.p.cur
+        lam = self.p.lagrangian(quality)
+        pixels = cur.shape[1] * cur.shape[2]
+
+        def cost(d: bytes, r: np.ndarray) -> float:
+            return lam * self.p.distortion(cur, r) + 8 * len(d) / pixels
+
+        sharp = [m if m.is_zero else dataclasses.replace(m, cubic=True) for m in (fwd, bwd)]
+        b = self._analyse_with(cur, sharp[0], self.p.predict(ref0, sharp[0]), sharp[1],
+                               self.p.predict(ref1, sharp[1]), quality)
+        data2, recon2 = self.code(b)
+        return (data2, recon2) if cost(data2, recon2) < cost(data, recon) else (data, recon)
 
     def code(self, a: BFrameAnalysis) -> tuple[bytes, np.ndarray]:
         """(frame data, reconstruction)."""

@@ -185,7 +185,7 @@ class Encoder:
         q = rc.quality_for(work.index, FrameType.P)  # the controller models B-frames as P-frames
         if not reference:  # nothing predicts from it: its quality is worth less
             q = max(0, q - self.config.b_quality_offset)
-        data, recon = self.bidir.code(self.bidir.analyse(work.x, ref0, ref1, q))
+        data, recon = self.bidir.encode(work.x, ref0, ref1, q)
         if rc.needs_bits:
             rc.update(work.index, FrameType.P, (len(data) + FRAME_RECORD_HEADER_BYTES) * 8)
         work.x = None
