@@ -14,8 +14,9 @@ Each direction's motion data carries its own bicubic flag (as a P-frame's); the 
 tries the bicubic warp once for the chosen pair at full effort (BFrameCodec.encode).
 
 Plain B-frames (frame type 2) are not references: nothing predicts from them, so they
-cannot cause drift; BBi frames (type 3) are, and are closed-loop like P-frames. The blend is plain float32 arithmetic ((p0 + p1) * 0.5, exact IEEE
-operations in numpy), identical in encoder and decoder.
+cannot cause drift; BBi frames (type 3) are, and are closed-loop like P-frames. The blend
+is plain float32 arithmetic ((p0 + p1) * 0.5, exact IEEE operations in numpy), identical
+in encoder and decoder.
 """
 
 from __future__ import annotations
