@@ -1,3 +1,4 @@
+# ruff: noqa: B023  (every lambda in the size loop is timed by _best at once, before the loop moves on)
 """`zvc69 bench codec`: I-frame encode/decode time per stage at 720p and 1080p.
 
 Anchor in the same run: the same graphs' inference alone (the floor any pipeline can
