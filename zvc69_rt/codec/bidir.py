@@ -144,17 +144,13 @@ class BFrameCodec:
         if self.p.rd_candidates <= 1 or CUBIC_GRAPH not in self.p.runners or (fwd.is_zero and bwd.is_zero):
             return data, recon
         cur = a.p.cur
-        lam = self.p.lagrangian(quality)
-        pixels = cur.shape[1] * cur.shape[2]
-
-        def cost(d: bytes, r: np.ndarray) -> float:
-            return lam * self.p.distortion(cur, r) + 8 * len(d) / pixels
-
         sharp = [m if m.is_zero else dataclasses.replace(m, cubic=True) for m in (fwd, bwd)]
         b = self._analyse_with(cur, sharp[0], self.p.predict(ref0, sharp[0]), sharp[1],
                                self.p.predict(ref1, sharp[1]), quality)
         data2, recon2 = self.code(b)
-        return (data2, recon2) if cost(data2, recon2) < cost(data, recon) else (data, recon)
+        if self.p.rd_cost(cur, data2, recon2, quality) < self.p.rd_cost(cur, data, recon, quality):
+            return data2, recon2
+        return data, recon
 
     def code(self, a: BFrameAnalysis) -> tuple[bytes, np.ndarray]:
         """(frame data, reconstruction)."""

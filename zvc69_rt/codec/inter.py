@@ -155,6 +155,11 @@ class PFrameCodec:
         """lambda*255^2 of the training loss (per-pixel MSE vs bits per pixel) at this quality."""
         return float(self._interp(self.lambdas, quality)) * 255**2
 
+    def rd_cost(self, cur: np.ndarray, data: bytes, recon: np.ndarray, quality: int) -> float:
+        """lambda * distortion (visible area) + bits per padded pixel: the one cost every
+        P/B coding choice (motion field, warp, skip, motion AQ) is decided by."""
+        return self.lagrangian(quality) * self.distortion(cur, recon) + 8 * len(data) / (cur.shape[1] * cur.shape[2])
+
     # -- shared prediction ---------------------------------------------------------
     def predict(self, ref: np.ndarray, motion: CodedMotion) -> np.ndarray:
         """Motion-compensated prediction, identical in encoder and decoder."""
@@ -297,15 +302,13 @@ class PFrameCodec:
         but loses on noisy footage (Big Buck Bunny +7 %) with this bilinear-trained
         residual coder. (frame data, reconstruction)."""
         cur = cur.astype(np.float32, copy=False)
-        lam = self.lagrangian(quality)
-        pixels = cur.shape[1] * cur.shape[2]
         best = None
 
         def consider(motion: CodedMotion, pred: np.ndarray) -> None:
             nonlocal best
             a = self.analyse_residual(PFrameAnalysis(cur=cur, motion=motion, pred=pred, quality=quality))
             data, recon = self.code(a)
-            cost = lam * self.distortion(cur, recon) + 8 * len(data) / pixels
+            cost = self.rd_cost(cur, data, recon, quality)
             if best is None or cost < best[0]:
                 best = (cost, data, recon, motion)
 
@@ -369,11 +372,8 @@ class PFrameCodec:
         skip = bytes((RESIDUAL_SKIPPED,))
         if a.y is None:
             return skip, a.pred
-        lam = self.lagrangian(a.quality)
-        pixels = a.cur.shape[1] * a.cur.shape[2]
-
         def cost(data: bytes, recon: np.ndarray) -> float:
-            return lam * self.distortion(a.cur, recon) + 8 * len(data) / pixels
+            return self.rd_cost(a.cur, data, recon, a.quality)
 
         options = [(skip, a.pred)] if self.skip == "auto" else []
         options.append(self.code_latents(a, 0))
