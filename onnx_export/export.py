@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from onnx_export.model import IntraModel, ModelConfig
+from onnx_export.model import LAMBDAS, IntraModel, ModelConfig
 
 OPSET = 17
 SCALE_TAIL_MASS = 1e-9
@@ -298,7 +298,9 @@ def export_bundle(ckpt: Path, out: Path, precisions=("fp32", "fp16", "int8"), no
         elif "int8" in precisions:
             _to_int8(fp32, out / f"{name}.int8.onnx", feeds[name])
             files[name]["int8"] = f"{name}.int8.onnx"
-    tables = {"gains": gains.astype(np.float32), "inv_gains": inv_gains.astype(np.float32)}
+    # lambdas: the encoder's RD choices for I-frames (reduced resolution) weigh bits against MSE with them
+    tables = {"gains": gains.astype(np.float32), "inv_gains": inv_gains.astype(np.float32),
+              "lambdas": np.array(LAMBDAS[: cfg.levels], dtype=np.float64)}
     tables.update(_z_cdf_tables(model))
     tables.update(_integer_scale_head(model, z_calib))
     np.savez(out / "tables.npz", **tables)

@@ -87,6 +87,7 @@ async def encode_file(
     p_quality_offset: Annotated[int, Query(ge=0, le=100)] = EncoderConfig.p_quality_offset,
     motion_aq: Annotated[int, Query(ge=0, le=MAX_AQ_STRENGTH)] = EncoderConfig.motion_aq,
     b_quality_offset: Annotated[int, Query(ge=0, le=100)] = EncoderConfig.b_quality_offset,
+    reduced_res: Annotated[bool, Query()] = EncoderConfig.reduced_res,
 ) -> Response:
     """Body: a Y4M file (8-bit 4:2:0, streamed). Settings as query parameters, defaults as the CLI's."""
     s = state.settings
@@ -100,7 +101,8 @@ async def encode_file(
     source = io.BufferedReader(pipe, buffer_size=1 << 16)
     params = {"quality": quality, "gop": gop, "bframes": bframes, "b_pyramid": b_pyramid, "preset": preset,
               "rate_control": rate_control, "bitrate": bitrate, "vbv_seconds": vbv_seconds,
-              "p_quality_offset": p_quality_offset, "motion_aq": motion_aq, "b_quality_offset": b_quality_offset}
+              "p_quality_offset": p_quality_offset, "motion_aq": motion_aq, "b_quality_offset": b_quality_offset,
+              "reduced_res": reduced_res}
     t0 = time.perf_counter()
 
     def job():

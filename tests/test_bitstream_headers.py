@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from zvc69_rt.bitstream import (
     FileHeader,
+    FrameFlags,
     FrameHeader,
     HeaderFlags,
     IndexEntry,
@@ -127,6 +128,20 @@ def _patched(b: bytes, off: int, fmt: str, value) -> bytes:
     return bytes(out)
 
 
+def test_frame_flags_reduced_res_round_trips_on_i_frames_only():
+    hdr = FrameHeader.for_data(0, 50, 4, 6, 7, b"xyz", flags=FrameFlags.REDUCED_RES)
+    raw = hdr.pack()
+    assert struct.unpack_from("<H", raw, 0x06)[0] == 1
+    back = FrameHeader.unpack(raw)
+    assert back == hdr and back.reduced_res
+    assert not FrameHeader.unpack(FrameHeader.for_data(0, 50, 4, 6, 7, b"xyz").pack()).reduced_res
+    p_frame = _patched(FrameHeader.for_data(1, 50, 4, 6, 7, b"xyz").pack(), 0x06, "<H", 1)
+    with pytest.raises(ZVC69FormatError, match=r"^frame 3: REDUCED_RES on a P-frame"):
+        FrameHeader.unpack(p_frame, frame_number=3)
+    with pytest.raises(ZVC69FormatError, match="frame_flags"):
+        FrameHeader.for_data(0, 50, 4, 6, 7, b"xyz", flags=0x8000).pack()
+
+
 @pytest.mark.parametrize("off,fmt,value,field", [
     (0x00, "<6s", b"ZVC70\x00", "magic"),
     (0x06, "<B", 2, "version_major"),
@@ -172,7 +187,7 @@ def test_frame_header_byte_offsets_match_spec_table():
     assert len(b) == 32
     assert b[0:4] == b"ZVC1"
     assert b[0x04] == 3 and b[0x05] == 77
-    assert b[0x06:0x08] == b"\0\0"  # reserved1
+    assert b[0x06:0x08] == b"\0\0"  # frame_flags (the spec's reserved1): none
     assert int.from_bytes(b[0x08:0x0C], "little") == 9
     assert int.from_bytes(b[0x0C:0x10], "little") == 68
     assert int.from_bytes(b[0x10:0x14], "little") == 120
@@ -194,7 +209,7 @@ def test_frame_header_round_trip(ftype, q, data, lh, lw, pts):
     (0x00, "<4s", b"ZVC2", "magic"),
     (0x04, "<B", 4, "frame_type"),
     (0x05, "<B", 101, "quality_level"),
-    (0x06, "<H", 1, "reserved1"),
+    (0x06, "<H", 2, "frame_flags"),
     (0x08, "<I", 64 * 1024 * 1024 + 1, "frame_size"),
     (0x0C, "<I", 0, "latent_height"),
     (0x10, "<I", 8193, "latent_width"),

@@ -59,8 +59,8 @@ def spec_read(buf: bytes) -> dict:
     frames, pos = [], 64
     while pos < index_offset:
         assert buf[pos:pos + 4] == b"ZVC1"
-        ftype, quality, reserved1, size, lh, lw, pts, checksum = struct.unpack_from("<BBHIIIQI", buf, pos + 4)
-        assert reserved1 == 0
+        ftype, quality, flags, size, lh, lw, pts, checksum = struct.unpack_from("<BBHIIIQI", buf, pos + 4)
+        assert flags == 0 or (flags == 1 and ftype == 0)  # the spec's reserved1: only REDUCED_RES, on I-frames
         data = buf[pos + 32:pos + 32 + size]
         assert len(data) == size
         assert checksum >> 16 == 0 and checksum == spec_crc16(data)

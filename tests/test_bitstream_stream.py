@@ -297,8 +297,8 @@ def _case(name):
         return _mutate(d, 0x20, "<Q", OFFS[3]), r"index_offset"
     if name == "bad frame magic":
         return _mutate(d, OFFS[4], "<4s", b"ZVC2"), r"frame 4: magic"
-    if name == "frame reserved1 nonzero":
-        return _mutate(d, OFFS[2] + 6, "<H", 5), r"frame 2: reserved1"
+    if name == "frame flags unknown":
+        return _mutate(d, OFFS[2] + 6, "<H", 4), r"frame 2: frame_flags 0x0004"
     if name == "frame_size beyond file":
         return _mutate(d, OFFS[6] + 8, "<I", 50_000_000), r"frame 6: .*(frame_size|truncated|magic)"
     if name == "frame_size above cap":
@@ -342,13 +342,13 @@ def _case(name):
 CASES = [
     "bad file magic", "unknown major version", "width out of range", "height out of range",
     "header reserved nonzero", "absurd total_frames", "header index_offset disagrees", "bad frame magic",
-    "frame reserved1 nonzero", "frame_size beyond file", "frame_size above cap", "wrong crc",
+    "frame flags unknown", "frame_size beyond file", "frame_size above cap", "wrong crc",
     "crc high half nonzero", "latent dimension", "first frame not I", "index reserved nonzero",
     "absurd index count", "index outside file", "index not at frame start", "index points at wrong frame",
     "index misses a keyframe", "trailer crc", "trailer frame_count", "data after trailer", "truncated",
     "truncated header", "empty",
 ]
-WALK_ONLY = {"bad frame magic", "frame reserved1 nonzero", "frame_size beyond file", "frame_size above cap",
+WALK_ONLY = {"bad frame magic", "frame flags unknown", "frame_size beyond file", "frame_size above cap",
              "wrong crc", "crc high half nonzero", "latent dimension", "first frame not I", "trailer crc",
              "index misses a keyframe"}
 

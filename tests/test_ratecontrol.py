@@ -269,13 +269,17 @@ def _kbps(pkts, src):
 @pytest.fixture(scope="module")
 def q4(clip, shared):
     src, frames = clip
-    return _encode(_config(src, quality=43), frames, shared)[1]
+    # full size, as vbr/cbr code (reduced-resolution I-frames are a CQP tool): targets relative to it
+    return _encode(_config(src, quality=43, reduced_res=False), frames, shared)[1]
 
 
 def test_cqp_codes_exactly_as_before(clip, shared, q4):
     """CQP = the pre-rate-control code path: analyse + code at config.quality, header unchanged."""
     src, frames = clip
-    enc, pkts = _encode(_config(src, quality=43), frames[:3], shared)
+    # at full effort an I-frame may be coded at half size and a higher quality (REDUCED_RES)
+    _, default = _encode(_config(src, quality=43), frames[:3], shared)
+    assert all(p.quality == 43 if not p.flags else p.quality in (57, 72, 86) for p in default)
+    enc, pkts = _encode(_config(src, quality=43, reduced_res=False), frames[:3], shared)
     assert [p.quality for p in q4] == [43] * len(q4)
     for f, p in zip(frames[:3], pkts):
         x = enc._intra_picture(enc.preprocess(f).x)  # I-frames are re-padded (EncoderConfig.padding)

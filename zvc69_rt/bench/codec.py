@@ -74,8 +74,10 @@ def run(args) -> int:
     results = {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(), "sizes": {}}
     for name in args.sizes.split(","):
         w, h = SIZES[name]
+        # the full-size path (what CompressAI's compress/decompress do); the reduced-resolution
+        # search is an RD tool on top, timed by `zvc69 eval` runs, not here
         cfg = EncoderConfig(width=w, height=h, gop=1, backend=args.backend, precision=args.precision,
-                            model=args.model)
+                            model=args.model, reduced_res=False)
         enc = Encoder(cfg)
         dec = Decoder(enc.file_header(), bundle=enc.bundle, backend=args.backend, precision=args.precision)
         frame = _test_frame(w, h)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from zvc69_rt.bitstream.atomic import atomic_output
 from zvc69_rt.bitstream.crc import crc16_ccitt_false, crc32
-from zvc69_rt.bitstream.frame_header import FRAME_TYPE_NAMES, FrameHeader, FrameType
+from zvc69_rt.bitstream.frame_header import FRAME_TYPE_NAMES, FrameFlags, FrameHeader, FrameType
 from zvc69_rt.bitstream.header import FileHeader, HeaderFlags
 from zvc69_rt.bitstream.index import IndexEntry, IndexFlags, IndexTable, flags_for_frame_type
 from zvc69_rt.bitstream.limits import MAX_FRAME_SIZE, MAX_INDEX_ENTRIES
@@ -21,6 +21,7 @@ __all__ = [
     "MAX_FRAME_SIZE",
     "MAX_INDEX_ENTRIES",
     "FileHeader",
+    "FrameFlags",
     "FrameHeader",
     "FrameRecord",
     "FrameType",

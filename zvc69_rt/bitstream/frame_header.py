@@ -13,7 +13,8 @@ from zvc69_rt.errors import ZVC69FormatError
 MAGIC = b"ZVC1"
 SIZE = 32
 
-# magic, frame_type, quality_level, reserved1, frame_size, latent_height, latent_width, pts, checksum
+# magic, frame_type, quality_level, frame_flags (the spec's reserved1), frame_size, latent_height,
+# latent_width, pts, checksum
 _STRUCT = struct.Struct("<4sBBHIIIQI")
 assert _STRUCT.size == SIZE
 
@@ -24,6 +25,14 @@ class FrameType(enum.IntEnum):
     B = 2
     BBI = 3  # a B-frame that is itself a reference
 
+
+class FrameFlags(enum.IntFlag):
+    """Bits of the u16 at 0x06 (the spec's reserved1; zero in every stream before session 10)."""
+
+    REDUCED_RES = 0x0001  # an I-frame coded at half width and height (zvc69_rt/codec/reduced_res.py)
+
+
+KNOWN_FRAME_FLAGS = int(FrameFlags.REDUCED_RES)
 
 FRAME_TYPE_NAMES = {0: "I", 1: "P", 2: "B", 3: "BBi"}
 B_TYPES = (FrameType.B, FrameType.BBI)
@@ -44,14 +53,25 @@ class FrameHeader:
     latent_width: int
     pts: int
     checksum: int = 0
+    flags: int = 0  # FrameFlags
 
     @classmethod
     def for_data(cls, frame_type: int, quality_level: int, latent_height: int, latent_width: int,
-                 pts: int, data: bytes | bytearray | memoryview) -> FrameHeader:
+                 pts: int, data: bytes | bytearray | memoryview, flags: int = 0) -> FrameHeader:
         """Header describing ``data`` (size and CRC computed here, so they cannot disagree)."""
         return cls(frame_type=int(frame_type), quality_level=quality_level, frame_size=len(data),
                    latent_height=latent_height, latent_width=latent_width, pts=pts,
-                   checksum=crc16_ccitt_false(data))
+                   checksum=crc16_ccitt_false(data), flags=int(flags))
+
+    @classmethod
+    def for_packet(cls, packet) -> FrameHeader:
+        """Header describing a zvc69_rt.codec.api.Packet."""
+        return cls.for_data(packet.frame_type, packet.quality, packet.latent_height, packet.latent_width,
+                            packet.pts, packet.data, packet.flags)
+
+    @property
+    def reduced_res(self) -> bool:
+        return bool(self.flags & FrameFlags.REDUCED_RES)
 
     @property
     def type_name(self) -> str:
@@ -64,6 +84,11 @@ class FrameHeader:
             raise ZVC69FormatError(f"{w}: frame_type {self.frame_type} is not one of 0 (I), 1 (P), 2 (B), 3 (BBi)")
         if not 0 <= self.quality_level <= 100:
             raise ZVC69FormatError(f"{w}: quality_level {self.quality_level} is outside 0..100")
+        if not 0 <= self.flags <= 0xFFFF or self.flags & ~KNOWN_FRAME_FLAGS:
+            raise ZVC69FormatError(f"{w}: frame_flags 0x{self.flags:04x} sets bits this reader does not know "
+                                   f"(known: 0x{KNOWN_FRAME_FLAGS:04x}); a newer encoder wrote it, or it is corrupt")
+        if self.flags & FrameFlags.REDUCED_RES and self.frame_type != FrameType.I:
+            raise ZVC69FormatError(f"{w}: REDUCED_RES on a {self.type_name}-frame (only I-frames may carry it)")
         if not 0 <= self.frame_size <= MAX_FRAME_SIZE:
             raise ZVC69FormatError(f"{w}: frame_size {self.frame_size} is outside 0..{MAX_FRAME_SIZE} (64 MiB)")
         for name in ("latent_height", "latent_width"):
@@ -76,9 +101,9 @@ class FrameHeader:
             raise ZVC69FormatError(f"{w}: checksum 0x{self.checksum:x} is not a CRC-16 (high two bytes must be zero)")
 
     def pack(self) -> bytes:
-        """The 32 header bytes; reserved1 and the checksum's high half are zero."""
+        """The 32 header bytes; the checksum's high half is zero."""
         self.validate()
-        return _STRUCT.pack(MAGIC, self.frame_type, self.quality_level, 0, self.frame_size,
+        return _STRUCT.pack(MAGIC, self.frame_type, self.quality_level, self.flags, self.frame_size,
                             self.latent_height, self.latent_width, self.pts, self.checksum)
 
     @classmethod
@@ -87,13 +112,11 @@ class FrameHeader:
         w = _where(frame_number)
         if len(buf) < SIZE:
             raise ZVC69FormatError(f"{w}: header truncated: {len(buf)} of {SIZE} bytes")
-        magic, ftype, quality, reserved1, size, lh, lw, pts, checksum = _STRUCT.unpack_from(buf, 0)
+        magic, ftype, quality, flags, size, lh, lw, pts, checksum = _STRUCT.unpack_from(buf, 0)
         if magic != MAGIC:
             raise ZVC69FormatError(f"{w}: magic {bytes(magic)!r} is not {MAGIC!r}")
-        if reserved1 != 0:
-            raise ZVC69FormatError(f"{w}: reserved1 is 0x{reserved1:04x}, must be zero")
         hdr = cls(frame_type=ftype, quality_level=quality, frame_size=size, latent_height=lh,
-                  latent_width=lw, pts=pts, checksum=checksum)
+                  latent_width=lw, pts=pts, checksum=checksum, flags=flags)
         hdr.validate(frame_number)
         return hdr
 
@@ -111,4 +134,5 @@ class FrameHeader:
             "frame_type": self.frame_type, "type": self.type_name, "quality_level": self.quality_level,
             "frame_size": self.frame_size, "latent_height": self.latent_height,
             "latent_width": self.latent_width, "pts": self.pts, "checksum": self.checksum,
+            "flags": self.flags, "reduced_res": self.reduced_res,
         }

@@ -79,8 +79,9 @@ class StreamWriter:
         self.pos += len(data)
 
     def write_frame(self, frame_type: int, quality: int, latent_height: int, latent_width: int,
-                    pts: int, data: bytes | bytearray | memoryview) -> int:
-        """Append one frame record; returns its byte offset from the start of the stream."""
+                    pts: int, data: bytes | bytearray | memoryview, flags: int = 0) -> int:
+        """Append one frame record; returns its byte offset from the start of the stream.
+        ``flags``: FrameFlags (REDUCED_RES I-frames)."""
         n = self.frame_count
         if self.closed:
             raise ZVC69FormatError(f"frame {n}: the writer is already closed")
@@ -92,7 +93,7 @@ class StreamWriter:
                                    "in the file header flags")
         if n >= 0xFFFFFFFF:
             raise ZVC69FormatError(f"frame {n}: a stream holds at most 2**32-1 frames")
-        fh = FrameHeader.for_data(frame_type, quality, latent_height, latent_width, pts, data)
+        fh = FrameHeader.for_data(frame_type, quality, latent_height, latent_width, pts, data, flags)
         fh.validate(n)  # names the frame and field before anything is written
         head = fh.pack()
         flags = flags_for_frame_type(frame_type)
@@ -110,7 +111,7 @@ class StreamWriter:
     def write_packet(self, packet) -> int:
         """Append a zvc69_rt.codec.api.Packet (same as write_frame with its fields)."""
         return self.write_frame(packet.frame_type, packet.quality, packet.latent_height,
-                                packet.latent_width, packet.pts, packet.data)
+                                packet.latent_width, packet.pts, packet.data, packet.flags)
 
     def close(self) -> None:
         """Write index and trailer; patch total_frames/index_offset if the sink seeks. Idempotent.

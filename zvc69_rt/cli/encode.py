@@ -42,6 +42,9 @@ def register(sub) -> None:
     p.add_argument("--b-pyramid", action=argparse.BooleanOptionalAction, default=EncoderConfig.b_pyramid,
                    help="hierarchical B-frames: the middle one is coded first as a reference (BBi) for the "
                    "others (default on; --no-b-pyramid: every B-frame from the two anchors)")
+    p.add_argument("--reduced-res", action=argparse.BooleanOptionalAction, default=EncoderConfig.reduced_res,
+                   help="code an I-frame at half width and height (upsampled by the decoder) when that costs "
+                   "less, at full effort only (default on; --no-reduced-res: always full size)")
     p.add_argument("--preset", default=None, choices=PRESETS,
                    help="pipelined encoding with this preset (queue depth, workers; realtime ones code one motion field per P-frame)")
     p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "tensorrt"])
@@ -84,6 +87,7 @@ def _config(args, src) -> EncoderConfig:
     return EncoderConfig(
         width=src.width, height=src.height, fps_num=src.fps_num, fps_den=src.fps_den, quality=quality,
         gop=args.gop, bframes=args.bframes, b_pyramid=args.b_pyramid, preset=args.preset,
+        reduced_res=args.reduced_res,
         p_quality_offset=args.p_quality_offset, b_quality_offset=args.b_quality_offset, motion_aq=args.motion_aq,
         backend=args.backend,
         precision=args.precision, model=args.model, **_rate_settings(args),
@@ -203,9 +207,7 @@ def _psnr_of(dec, pkt, pending: dict) -> list[tuple[float, float]]:
     if pkt is None:
         dec.send_packet(None)
     else:
-        fh = FrameHeader(frame_type=pkt.frame_type, quality_level=pkt.quality, frame_size=len(pkt.data),
-                         latent_height=pkt.latent_height, latent_width=pkt.latent_width, pts=pkt.pts)
-        dec.send_packet(fh, pkt.data)
+        dec.send_packet(FrameHeader.for_packet(pkt), pkt.data)
     out = []
     while (frame := dec.receive_frame()) is not None:
         original = pending.pop(frame.pts)

@@ -58,6 +58,10 @@ class EncoderConfig:
     # the decoder crops it): "smooth" costs fewer bits than "edge" replication. P/B-frames are
     # always edge-padded (motion estimation needs the padding to move with the picture).
     padding: str = "smooth"
+    # I-frames may be coded at half width and height and upsampled (codec/reduced_res.py) when
+    # that costs less (lambda*MSE + bits); only at full motion-search effort (not the realtime presets)
+    # and with constant quality (cqp)
+    reduced_res: bool = True
 
     def validate(self) -> None:
         for name, v in (("width", self.width), ("height", self.height)):
@@ -71,8 +75,9 @@ class EncoderConfig:
             raise InputError(f"gop must be 1..255 (it is a u8 in the file header), got {self.gop}")
         if not 0 <= self.bframes < max(self.gop, 1):
             raise InputError(f"bframes must be 0..gop-1, got {self.bframes} with gop {self.gop}")
-        if not isinstance(self.b_pyramid, bool):
-            raise InputError(f"b_pyramid must be true or false, got {self.b_pyramid!r}")
+        for name in ("b_pyramid", "reduced_res"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.b_pyramid and self.bframes > MAX_PYRAMID_BFRAMES:
             raise InputError(f"a B pyramid spans at most {MAX_PYRAMID_BFRAMES} B-frames (the decoder bounds the "
                              f"references it keeps), got bframes {self.bframes}; use fewer B-frames or b_pyramid false")
@@ -102,3 +107,4 @@ class Packet:
     latent_height: int
     latent_width: int
     data: bytes
+    flags: int = 0  # bitstream.FrameFlags: REDUCED_RES for an I-frame coded at half size

@@ -24,7 +24,13 @@ import collections
 
 import numpy as np
 
-from zvc69_rt.bitstream.frame_header import B_TYPES, FRAME_TYPE_NAMES, FrameType
+from zvc69_rt.bitstream.frame_header import (
+    B_TYPES,
+    FRAME_TYPE_NAMES,
+    KNOWN_FRAME_FLAGS,
+    FrameFlags,
+    FrameType,
+)
 from zvc69_rt.bitstream.header import HeaderFlags
 from zvc69_rt.codec.api import MAX_PYRAMID_BFRAMES
 from zvc69_rt.codec.bidir import BFrameCodec
@@ -32,6 +38,7 @@ from zvc69_rt.codec.colorspace import coding_colorspace
 from zvc69_rt.codec.inter import DECODER_GRAPHS as P_DECODER_GRAPHS
 from zvc69_rt.codec.inter import PFrameCodec
 from zvc69_rt.codec.intra import IntraCodec
+from zvc69_rt.codec.reduced_res import reduced_latent_size, upsample_to
 from zvc69_rt.codec.runtime import GRAPHS, load_runners
 from zvc69_rt.errors import ZVC69FormatError
 from zvc69_rt.frame import Frame
@@ -78,7 +85,9 @@ class Decoder:
         self._held: list[Frame] = []  # anchors and BBi frames waiting for frames displayed before them
         a = self.bundle.alignment
         self.width, self.height = file_header.width, file_header.height
-        self.latent_size = (-(-self.height // a) * a // 16, -(-self.width // a) * a // 16)
+        self.padded_size = (-(-self.height // a) * a, -(-self.width // a) * a)
+        self.latent_size = (self.padded_size[0] // 16, self.padded_size[1] // 16)
+        self.reduced_latent_size = reduced_latent_size(self.height, self.width, a)
         self.matrix, self.range = coding_colorspace(self.width, self.height)
         self._frames: collections.deque[Frame] = collections.deque()
         self.frames_out = 0
@@ -107,11 +116,18 @@ class Decoder:
                     "both sides of its pts (GOPs are closed)")
             if ftype == FrameType.BBI and len(self._refs) >= MAX_REFERENCES:
                 raise ZVC69FormatError(f"frame {n}: more than {MAX_REFERENCES - 2} BBi frames between two anchors")
+        flags = int(getattr(frame_header, "flags", 0))
+        if flags & ~KNOWN_FRAME_FLAGS:
+            raise ZVC69FormatError(f"frame {n}: frame_flags 0x{flags:04x} sets bits this decoder does not know")
+        reduced = bool(flags & FrameFlags.REDUCED_RES)
+        if reduced and ftype != FrameType.I:
+            raise ZVC69FormatError(f"frame {n}: REDUCED_RES on a {name}-frame (only I-frames may carry it)")
         lh, lw = frame_header.latent_height, frame_header.latent_width
-        if (lh, lw) != self.latent_size:
+        expected = self.reduced_latent_size if reduced else self.latent_size
+        if (lh, lw) != expected:
             raise ZVC69FormatError(
-                f"frame {n}: latent {lh}x{lw} does not match the {self.latent_size[0]}x{self.latent_size[1]} "
-                f"implied by the {self.width}x{self.height} stream"
+                f"frame {n}: latent {lh}x{lw} does not match the {expected[0]}x{expected[1]} implied by the "
+                f"{self.width}x{self.height} stream" + (" at half size (REDUCED_RES)" if reduced else "")
             )
         if not 0 <= frame_header.quality_level <= 100:
             raise ZVC69FormatError(f"frame {n}: quality_level {frame_header.quality_level} is outside 0..100")
@@ -122,6 +138,8 @@ class Decoder:
                 rgb = self.inter.decompress(data, self._reference, (lh, lw), frame_header.quality_level)
             else:
                 rgb = self.intra.decompress(data, (lh, lw), frame_header.quality_level)
+                if reduced:  # the normative upsampler: the encoder's reference is the same picture
+                    rgb = upsample_to(rgb, self.padded_size)
         except ZVC69FormatError as exc:
             if ftype != FrameType.B:  # a broken reference must not feed later frames
                 self._reference = None

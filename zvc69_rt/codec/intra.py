@@ -59,6 +59,10 @@ class IntraCodec:
             self.scale_table = t["scale_table"].astype(np.float32)
         elif self.float_scale:
             self.scale_table = entropy.SCALE_TABLE
+        # the training lambdas, for encoder RD choices; bundles before session 10 carry only the
+        # P model's (trained with the same LAMBDAS), imported ones none
+        lambdas = t["lambdas"] if "lambdas" in t else t.get("p_lambdas")
+        self.lambdas = None if lambdas is None else np.asarray(lambdas, dtype=np.float64)
         self.num_slices = num_slices
         self.M = bundle.latent_channels
         self.N = bundle.hyperprior_channels
@@ -73,6 +77,17 @@ class IntraCodec:
         g = np.exp(np.log(self.gains[lo]) * (1 - t) + np.log(self.gains[hi]) * t)
         ig = np.exp(np.log(self.inv_gains[lo]) * (1 - t) + np.log(self.inv_gains[hi]) * t)
         return g.astype(np.float32).reshape(1, -1, 1, 1), ig.astype(np.float32).reshape(1, -1, 1, 1)
+
+    def lagrangian(self, quality: int) -> float | None:
+        """lambda*255^2 of the training loss at this quality (None: the bundle has no lambdas),
+        interpolated like the gains; the same values PFrameCodec.lagrangian gives."""
+        if self.lambdas is None or len(self.lambdas) != self.bundle.levels:
+            return None
+        pos = quality / 100 * (self.bundle.levels - 1)
+        lo = int(np.floor(pos))
+        hi = min(lo + 1, self.bundle.levels - 1)
+        t = pos - lo
+        return float(np.exp(np.log(self.lambdas[lo]) * (1 - t) + np.log(self.lambdas[hi]) * t)) * 255**2
 
     # -- encoder -------------------------------------------------------------------
     def analyse(self, x: np.ndarray, quality: int) -> IntraLatents:

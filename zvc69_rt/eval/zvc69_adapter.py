@@ -12,7 +12,7 @@ import itertools
 
 import numpy as np
 
-from zvc69_rt.bitstream import StreamReader, StreamWriter
+from zvc69_rt.bitstream import FrameFlags, StreamReader, StreamWriter
 from zvc69_rt.codec.api import EncoderConfig, level_to_quality
 from zvc69_rt.codec.decoder import Decoder
 from zvc69_rt.codec.encoder import Encoder, encode_to_stream
@@ -34,14 +34,13 @@ def image_codec(model: str | None = None, precision: str = "fp32"):
         if key not in cache:
             cache[key] = Encoder(EncoderConfig(width=w, height=h, gop=1, precision=precision), bundle=bundle)
         enc = cache[key]
-        x, _ = pad_to_multiple(rgb.transpose(2, 0, 1).astype(np.float32) / 255.0, bundle.alignment,
-                               enc.config.padding)
-        data, _ = enc.intra.code(enc.intra.analyse(x, quality))
-        lh, lw = enc.latent_size
+        x, _ = pad_to_multiple(rgb.transpose(2, 0, 1).astype(np.float32) / 255.0, bundle.alignment)
+        choice = enc.code_intra(x, quality)  # the encoder's I-frame: its padding, full or reduced size
+        lh, lw = enc.reduced_latent_size if choice.flags & FrameFlags.REDUCED_RES else enc.latent_size
         buf = io.BytesIO()
         header = enc.file_header().copy(color_space=COLOR_SPACE_RGB, quality_level=quality)
         writer = StreamWriter(buf, header)
-        writer.write_frame(0, quality, lh, lw, 0, data)
+        writer.write_frame(0, choice.quality, lh, lw, 0, choice.data, choice.flags)
         writer.close()
         stream = buf.getvalue()
         reader = StreamReader(io.BytesIO(stream))
