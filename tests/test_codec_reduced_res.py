@@ -131,3 +131,28 @@ def test_decoder_refuses_reduced_res_on_a_p_frame():
                           latent_height=8, latent_width=12, pts=1, flags=FrameFlags.REDUCED_RES)
     with pytest.raises(ZVC69FormatError, match=r"^frame \d+: REDUCED_RES on a P-frame"):
         dec.decode_rgb(hostile, p_data)
+
+
+def test_service_streams_reduced_res_like_the_cli_and_honours_the_switch():
+    from fastapi.testclient import TestClient
+
+    from zvc69_rt.service.app import create_app
+    from zvc69_rt.service.settings import Settings
+
+    frames = _smooth(2)
+    streams = {}
+    with TestClient(create_app(Settings(warmup=False))) as c:
+        for switch in (True, False):
+            sid = c.post("/v1/streams", json={"width": W, "height": H, "quality": 0, "gop": 2,
+                                              "reduced_res": switch}).json()["id"]
+            assert c.post(f"/v1/streams/{sid}/frames", content=b"".join(f.to_bytes() for f in frames)).status_code == 200
+            assert c.post(f"/v1/streams/{sid}/close").status_code == 200
+            streams[switch] = c.get(f"/v1/streams/{sid}/bitstream").content
+        decoded = c.post("/v1/decode", content=streams[True])
+    assert decoded.status_code == 200
+    for switch, remote in streams.items():
+        local = io.BytesIO()
+        encode_to_stream(Encoder(EncoderConfig(width=W, height=H, quality=0, gop=2, reduced_res=switch)), frames, local)
+        assert remote == local.getvalue()
+        first = next(iter(StreamReader(io.BytesIO(remote)).iter_frames()))[0]
+        assert first.reduced_res is switch
