@@ -135,7 +135,6 @@ def test_decoder_refuses_reduced_res_on_a_p_frame():
 
 def test_service_streams_reduced_res_like_the_cli_and_honours_the_switch():
     from fastapi.testclient import TestClient
-
     from zvc69_rt.service.app import create_app
     from zvc69_rt.service.settings import Settings
 

@@ -35,6 +35,18 @@ def extrapolated_gains(intra, quality: int):
     return interp(intra.gains), interp(intra.inv_gains)
 
 
+def code(enc: Encoder, src: np.ndarray, picture: np.ndarray, q: int, upsample: bool) -> tuple[float, float]:
+    """(bpp, MSE of the visible picture) of one intra coding, upsampled as the decoder does."""
+    h, w = src.shape[1:]
+    lat = enc.intra.analyse(picture, q)
+    data, symbols = enc.intra.code(lat)
+    recon = enc.intra.synthesise(symbols, lat.mean, q)
+    if upsample:
+        recon = upsample_to(recon, enc.padded_size)
+    mse = float(np.mean(np.square(np.clip(recon[:, :h, :w], 0, 1) - src, dtype=np.float64)))
+    return 8 * len(data) / (h * w), mse
+
+
 def main() -> None:
     clips = training_clips(1) if sys.argv[1:] == ["training"] else eval_clips(1)
     for name, frames in clips:
@@ -46,17 +58,8 @@ def main() -> None:
         full_pic = enc._intra_picture(pad_to_multiple(src, 64)[0])
         half_pic = pad_to_multiple(downsample_2x(src), 64, enc.config.padding)[0]
 
-        def code(picture, q, upsample):
-            lat = intra.analyse(picture, q)
-            data, symbols = intra.code(lat)
-            recon = intra.synthesise(symbols, lat.mean, q)
-            if upsample:
-                recon = upsample_to(recon, enc.padded_size)
-            mse = float(np.mean(np.square(np.clip(recon[:, :h, :w], 0, 1) - src, dtype=np.float64)))
-            return 8 * len(data) / (h * w), mse
-
-        full = {q: code(full_pic, q, False) for q in QUALITIES}
-        half = {q: code(half_pic, q, True) for q in QUALITIES}
+        full = {q: code(enc, src, full_pic, q, False) for q in QUALITIES}
+        half = {q: code(enc, src, half_pic, q, True) for q in QUALITIES}
         print(f"{name} {w}x{h}: bpp/PSNR-RGB")
         print("  full ", " ".join(f"{b:.3f}/{10 * np.log10(1 / m):.2f}" for b, m in full.values()))
         print("  half ", " ".join(f"{b:.3f}/{10 * np.log10(1 / m):.2f}" for b, m in half.values()))
@@ -70,8 +73,8 @@ def main() -> None:
         print("  RD cost of the best half-size quality / full size:", ", ".join(choices))
         original = intra.gain_vectors
         try:
-            intra.gain_vectors = lambda q: extrapolated_gains(intra, q)  # noqa: B023
-            below = [(q, code(full_pic, q, False)) for q in (-43, -29, -14, 0)]
+            intra.gain_vectors = lambda q, intra=intra: extrapolated_gains(intra, q)
+            below = [(q, code(enc, src, full_pic, q, False)) for q in (-43, -29, -14, 0)]
         finally:
             intra.gain_vectors = original
         print("  full size below level 1:", " ".join(f"q{q}:{b:.3f}/{10 * np.log10(1 / m):.2f}" for q, (b, m) in below))
