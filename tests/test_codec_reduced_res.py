@@ -4,6 +4,7 @@ and a decoder that reconstructs exactly what the encoder predicted from, or refu
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from zvc69_rt.bitstream import FrameFlags, FrameHeader, StreamReader
 from zvc69_rt.codec.api import EncoderConfig
 from zvc69_rt.codec.decoder import Decoder
 from zvc69_rt.codec.encoder import Encoder, encode_to_stream
+from zvc69_rt.codec.inter import RESIDUAL_CODED_HALF
 from zvc69_rt.codec.reduced_res import downsample_2x, reduced_latent_size, upsample_2x
 from zvc69_rt.errors import ZVC69FormatError
 from zvc69_rt.frame import Frame
@@ -155,3 +157,65 @@ def test_service_streams_reduced_res_like_the_cli_and_honours_the_switch():
         assert remote == local.getvalue()
         first = next(iter(StreamReader(io.BytesIO(remote)).iter_frames()))[0]
         assert first.reduced_res is switch
+
+
+# -- half-size residuals (P/B residual flag 3) ---------------------------------------------------------
+def _bikes(n: int) -> list[Frame]:
+    from zvc69_rt.io.open import open_source
+
+    src = open_source(str(Path(__file__).resolve().parents[1] / "examples" / "bikes_320x136.y4m"))
+    return [f for _, f in zip(range(n), src)]
+
+
+def test_half_size_residual_parses_back_to_the_encoders_reconstruction():
+    frames = _bikes(2)
+    enc = Encoder(EncoderConfig(width=320, height=136, quality=14, gop=4))
+    enc.encode(frames[0])
+    a = enc.inter.analyse(enc.preprocess(frames[1]).x, enc._reference, 14)
+    assert a.y is not None
+    data, recon = enc.inter.code_half(a, 28)
+    assert data[:2] == bytes((RESIDUAL_CODED_HALF, 28))
+    parsed = enc.inter.parse_residual(memoryview(data), 0, enc.latent_size, "P-frame", a.motion)
+    # 320x136 pads to 320x192; half 160x96 pads to 192x128, residual latents at 1/8: 16x24 (full size 24x40)
+    assert parsed.half_quality == 28 and parsed.symbols.shape[1:] == (16, 24)
+    np.testing.assert_array_equal(enc.inter.reconstruct(parsed, a.pred, 14), recon)
+    assert recon.shape == a.pred.shape
+
+
+@pytest.mark.parametrize("tail,message", [
+    (b"", "quality byte missing"),
+    (bytes((101,)), "quality 101 is outside 0..100"),
+    (bytes((20, 1, 2, 3)), "residual payload"),
+])
+def test_half_size_residual_header_errors(tail, message):
+    enc = Encoder(EncoderConfig(width=320, height=136, quality=14, gop=4))
+    from zvc69_rt.bitstream import MotionPrecision
+    from zvc69_rt.codec.motion import CodedMotion
+
+    zero = CodedMotion(np.zeros((2, enc.latent_size[0] * 4, enc.latent_size[1] * 4), np.int32),
+                       MotionPrecision.QUARTER_PEL)
+    with pytest.raises(ZVC69FormatError, match=message):
+        enc.inter.parse_residual(memoryview(bytes((RESIDUAL_CODED_HALF,)) + tail), 0, enc.latent_size, "P-frame", zero)
+
+
+def test_low_rate_stream_with_half_size_residuals_decodes_as_encoded():
+    frames = _bikes(6)
+    enc = Encoder(EncoderConfig(width=320, height=136, quality=14, gop=6))
+    recons, packets = [], []
+    for f in frames:
+        packets += enc.encode(f)
+        recons.append(enc._reference.copy())
+    from zvc69_rt.codec.motion import decode_motion
+
+    residual_flags = []
+    for p in packets[1:]:
+        _, used = decode_motion(memoryview(p.data), 0, (enc.latent_size[0] * 4, enc.latent_size[1] * 4), "P")
+        residual_flags.append(p.data[used])
+    assert RESIDUAL_CODED_HALF in residual_flags, residual_flags
+    buf = io.BytesIO()
+    encode_to_stream(Encoder(EncoderConfig(width=320, height=136, quality=14, gop=6)), frames, buf)
+    reader = StreamReader(io.BytesIO(buf.getvalue()))
+    dec = Decoder(reader.header)
+    for (fh, payload), want in zip(reader.iter_frames(), recons, strict=True):
+        np.testing.assert_array_equal(dec.decode_rgb(fh, payload), want)
+    assert not Encoder(EncoderConfig(width=320, height=136, quality=14, gop=6, reduced_res=False)).inter.half_residual
