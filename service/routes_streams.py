@@ -50,7 +50,7 @@ class StreamCreate(BaseModel):
     p_quality_offset: StrictInt = Field(EncoderConfig.p_quality_offset, ge=0, le=100,
                                         description="quality points P/B-frames are coded below the I-frame")
     reduced_res: StrictBool = Field(EncoderConfig.reduced_res,
-                                    description="I-frames at half size when cheaper (full effort only)")
+                                    description="I-frames (cqp) and P/B residuals at half size when cheaper (full effort only)")
 
 
 class StreamCreated(BaseModel):

@@ -102,8 +102,11 @@ def test_realtime_presets_rate_control_and_the_switch_keep_full_size():
     assert not Encoder(EncoderConfig(width=W, height=H, quality=0, gop=1, reduced_res=False)).reduced_res
     # vbr/cbr: the controllers' bits-from-quality model assumes full-size I-frames
     assert not Encoder(EncoderConfig(width=W, height=H, gop=1, rate_control="vbr", bitrate=200_000)).reduced_res
+    # ... but their per-type P model absorbs half-size residuals
+    vbr = Encoder(EncoderConfig(width=W, height=H, gop=8, rate_control="vbr", bitrate=200_000))
+    assert vbr.inter.half_residual and not vbr.reduced_res
     enc = Encoder(EncoderConfig(width=W, height=H, quality=0, gop=8, preset="realtime_1080p"))
-    assert not enc.reduced_res
+    assert not enc.reduced_res and not enc.inter.half_residual
     assert [p.flags for p in enc.encode(frames[0])] == [0]
 
 

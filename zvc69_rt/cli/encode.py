@@ -43,8 +43,9 @@ def register(sub) -> None:
                    help="hierarchical B-frames: the middle one is coded first as a reference (BBi) for the "
                    "others (default on; --no-b-pyramid: every B-frame from the two anchors)")
     p.add_argument("--reduced-res", action=argparse.BooleanOptionalAction, default=EncoderConfig.reduced_res,
-                   help="code an I-frame at half width and height (upsampled by the decoder) when that costs "
-                   "less, at full effort only (default on; --no-reduced-res: always full size)")
+                   help="code an I-frame (constant quality only) or a P/B residual at half width and height, "
+                   "upsampled by the decoder, when that costs less; full effort only (default on; "
+                   "--no-reduced-res: always full size)")
     p.add_argument("--preset", default=None, choices=PRESETS,
                    help="pipelined encoding with this preset (queue depth, workers; realtime ones code one motion field per P-frame)")
     p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "tensorrt"])

@@ -58,9 +58,9 @@ class EncoderConfig:
     # the decoder crops it): "smooth" costs fewer bits than "edge" replication. P/B-frames are
     # always edge-padded (motion estimation needs the padding to move with the picture).
     padding: str = "smooth"
-    # I-frames may be coded at half width and height and upsampled (codec/reduced_res.py) when
-    # that costs less (lambda*MSE + bits); only at full motion-search effort (not the realtime presets)
-    # and with constant quality (cqp)
+    # I-frames (with constant quality, cqp) and P/B residuals (every mode) may be coded at half
+    # width and height and upsampled (codec/reduced_res.py) when that costs less (lambda*MSE +
+    # bits); only at full motion-search effort (not the realtime presets)
     reduced_res: bool = True
 
     def validate(self) -> None:

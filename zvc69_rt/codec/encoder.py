@@ -115,15 +115,15 @@ class Encoder:
         effort = getattr(self.pipeline_config, "motion_candidates", None) or RD_CANDIDATES
         search = self.pipeline_config.block_search if self.pipeline_config else True
         self.rate_control = make_rate_control(config, gop=self.gop)
-        # reduced resolution (I-frames at half size, P/B residuals at half size): tried at full
-        # effort, with a lambda to choose by, and in CQP only (the vbr/cbr controllers model bits
-        # from quality as if every frame were full size: with half-size I-frames in the mix they
-        # converged too slowly, -27 % on a 12-frame all-intra clip)
+        # reduced resolution, tried at full effort: I-frames at half size with a lambda to choose
+        # by, in CQP only (the vbr/cbr controllers model an I-frame's bits from its quality: with
+        # half-size I-frames in the mix they converged too slowly, -27 % on a 12-frame all-intra
+        # clip); P/B residuals at half size in every mode (the P model's fit absorbs them)
         self.reduced_res = (config.reduced_res and effort > 1 and not self.rate_control.needs_bits
                             and self.intra.lagrangian(0) is not None)
         self.inter = PFrameCodec(self.bundle, runners, rd_candidates=effort, aq_strength=config.motion_aq,
                                  block_search=search, visible_size=(config.height, config.width),
-                                 half_residual=self.reduced_res) if self.gop > 1 else None
+                                 half_residual=config.reduced_res and effort > 1) if self.gop > 1 else None
         self.bframes = config.bframes if self.gop > 1 else 0
         # P-frames that would cost more than an I-frame become I-frames (low delay, full effort)
         auto = self.inter is not None and not self.bframes and self.inter.rd_candidates > 1
