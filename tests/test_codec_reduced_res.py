@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from zvc69_rt.bitstream import FrameFlags, FrameHeader, StreamReader
 from zvc69_rt.codec.api import EncoderConfig
@@ -222,3 +224,37 @@ def test_low_rate_stream_with_half_size_residuals_decodes_as_encoded():
     for (fh, payload), want in zip(reader.iter_frames(), recons, strict=True):
         np.testing.assert_array_equal(dec.decode_rgb(fh, payload), want)
     assert not Encoder(EncoderConfig(width=320, height=136, quality=14, gop=6, reduced_res=False)).inter.half_residual
+
+
+@pytest.fixture(scope="module")
+def half_coded():
+    """A flag-3 residual of bikes frame 1 and what parsing it needs."""
+    frames = _bikes(2)
+    enc = Encoder(EncoderConfig(width=320, height=136, quality=14, gop=4))
+    enc.encode(frames[0])
+    a = enc.inter.analyse(enc.preprocess(frames[1]).x, enc._reference, 14)
+    data, _ = enc.inter.code_half(a, 14)
+    return enc, a, data
+
+
+def test_every_truncation_of_a_half_size_residual_is_a_format_error(half_coded):
+    enc, a, data = half_coded
+    for n in range(len(data)):
+        with pytest.raises(ZVC69FormatError):
+            enc.inter.parse_residual(memoryview(data[:n]), 0, enc.latent_size, "P-frame", a.motion)
+
+
+@settings(max_examples=150, deadline=5000, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.integers(min_value=2, max_value=200), st.binary(min_size=1, max_size=8), st.integers(0, 10**6))
+def test_corrupted_half_size_residuals_fail_cleanly_or_decode_to_the_right_shape(half_coded, at, junk, seed):
+    """Hostile bytes inside a flag-3 payload: a clean format error, or (when the damage lands
+    where rANS cannot see it) a picture of the right shape: never a crash or a hang."""
+    enc, a, data = half_coded
+    at = min(at, len(data) - 1)
+    bad = data[:at] + junk + data[at + len(junk):] if seed % 2 else data[:at] + junk + data[at:]
+    try:
+        parsed = enc.inter.parse_residual(memoryview(bad), 0, enc.latent_size, "P-frame", a.motion)
+    except ZVC69FormatError:
+        return
+    assert enc.inter.reconstruct(parsed, a.pred, 14).shape == a.pred.shape
