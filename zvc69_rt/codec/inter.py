@@ -518,7 +518,8 @@ class PFrameCodec:
         if parsed.half_quality is not None:
             pred_half = half_picture(pred)
             x_half = self._synthesise_residual(parsed.symbols, parsed.mean, pred_half, parsed.half_quality)
-            return pred + upsample_to(x_half - pred_half, pred.shape[1:])
+            # clipped like the full-size synthesis' output (its graph ends in Clip(0, 1))
+            return np.clip(pred + upsample_to(x_half - pred_half, pred.shape[1:]), 0.0, 1.0)
         return self._synthesise_residual(parsed.symbols, parsed.mean, pred, quality, parsed.step)
 
     def decompress(self, data: bytes | memoryview, ref: np.ndarray, latent_hw: tuple[int, int],
