@@ -38,6 +38,7 @@ import numpy as np
 
 from zvc69_rt.bitstream.frame_header import SIZE as FRAME_RECORD_HEADER_BYTES
 from zvc69_rt.bitstream.frame_header import FrameFlags, FrameType
+from zvc69_rt.codec import propagation
 from zvc69_rt.codec.api import EncoderConfig, Packet
 from zvc69_rt.codec.bidir import BFrameCodec
 from zvc69_rt.codec.colorspace import coding_colorspace
@@ -129,6 +130,10 @@ class Encoder:
         auto = self.inter is not None and not self.bframes and self.inter.rd_candidates > 1
         self.adaptive_intra = auto if adaptive_intra is None else bool(adaptive_intra) and self.inter is not None
         self.bidir = BFrameCodec(self.inter) if self.bframes else None
+        # P residual choices weighted by what they pass on (codec.propagation): measured for
+        # low-delay CQP at full effort; needs the I-frame's size, known where it is coded in infer
+        self.propagation = auto and not self.rate_control.needs_bits
+        self._anchor_bytes: dict[FrameType, int | None] = {FrameType.I: None, FrameType.P: None}
         self._waiting: list[_Work] = []  # frames between two anchors, in display order
         self._reference: np.ndarray | None = None  # decoder-side reconstruction (closed loop)
         self._position = 0  # frames sent to infer, for the GOP structure
@@ -239,12 +244,24 @@ class Encoder:
                 work.data = self.intra.code(work.latents)[0]
                 work.latents = None
         else:
-            work.data, self._reference = self.inter.encode(work.x, self._reference, q)
+            work.data, self._reference = self.inter.encode(work.x, self._reference, q,
+                                                           distortion_weight=self._propagation_weight(index))
             if self.adaptive_intra:
                 self._intra_if_cheaper(work, q)
+        if work.frame_type == FrameType.I:
+            self._anchor_bytes = {FrameType.I: None if work.data is None else len(work.data), FrameType.P: None}
+        else:
+            self._anchor_bytes[FrameType.P] = len(work.data)
         if rc.needs_bits:
             rc.update(index, work.frame_type, (len(work.data) + FRAME_RECORD_HEADER_BYTES) * 8)
         work.x = None
+
+    def _propagation_weight(self, index: int) -> float:
+        i_bytes = self._anchor_bytes[FrameType.I]
+        if not self.propagation or not i_bytes:
+            return 1.0
+        fraction = propagation.inherited_fraction(i_bytes, self._anchor_bytes[FrameType.P])
+        return propagation.distortion_weight(self.gop - index % self.gop, self.gop, fraction)
 
     def _intra_picture(self, x: np.ndarray) -> np.ndarray:
         """The edge-padded picture re-padded as EncoderConfig.padding says, for intra coding.
