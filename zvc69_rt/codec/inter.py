@@ -26,6 +26,7 @@ import numpy as np
 from zvc69_rt import entropy
 from zvc69_rt.bitstream.motion_header import MotionPrecision
 from zvc69_rt.codec import motion_aq, motion_search
+from zvc69_rt.codec.intra import interpolate_levels
 from zvc69_rt.codec.motion import (
     CodedMotion,
     affine_motion,
@@ -98,6 +99,13 @@ def half_picture(x: np.ndarray) -> np.ndarray:
     return pad_to_multiple(downsample_2x(x), 64)[0]
 
 
+def add_half_residual(pred: np.ndarray, pred_half: np.ndarray, x_half: np.ndarray) -> np.ndarray:
+    """The flag-3 reconstruction: the decoded half-size picture's difference to the half-size
+    prediction, upsampled onto the full prediction; clipped like the full-size synthesis'
+    output (its graph ends in Clip(0, 1))."""
+    return np.clip(pred + upsample_to(x_half - pred_half, pred.shape[1:]), 0.0, 1.0)
+
+
 def half_latent_size(latent_hw: tuple[int, int]) -> tuple[int, int]:
     """Latent size (H/16, W/16) of half_picture for a frame of latent size latent_hw."""
     return tuple(-(-(v * 8) // 64) * 64 // 16 for v in latent_hw)
@@ -157,21 +165,14 @@ class PFrameCodec:
         return runner.run(inputs)
 
     # -- quality -------------------------------------------------------------------
-    def _interp(self, table: np.ndarray, quality: int) -> np.ndarray:
-        pos = quality / 100 * (self.levels - 1)
-        lo = int(np.floor(pos))
-        hi = min(lo + 1, self.levels - 1)
-        t = pos - lo
-        return np.exp(np.log(table[lo]) * (1 - t) + np.log(table[hi]) * t)
-
     def gain_vectors(self, quality: int) -> tuple[np.ndarray, np.ndarray]:
-        g = self._interp(self.gains, quality).astype(np.float32).reshape(1, -1, 1, 1)
-        ig = self._interp(self.inv_gains, quality).astype(np.float32).reshape(1, -1, 1, 1)
+        g = interpolate_levels(self.gains, quality, self.levels).astype(np.float32).reshape(1, -1, 1, 1)
+        ig = interpolate_levels(self.inv_gains, quality, self.levels).astype(np.float32).reshape(1, -1, 1, 1)
         return g, ig
 
     def lagrangian(self, quality: int) -> float:
         """lambda*255^2 of the training loss (per-pixel MSE vs bits per pixel) at this quality."""
-        return float(self._interp(self.lambdas, quality)) * 255**2
+        return float(interpolate_levels(self.lambdas, quality, self.levels)) * 255**2
 
     def rd_cost(self, cur: np.ndarray, data: bytes, recon: np.ndarray, quality: int, weight: float = 1.0) -> float:
         """lambda * distortion (visible area) + bits per padded pixel: the one cost every
@@ -353,6 +354,10 @@ class PFrameCodec:
         a.cur = self.fill_padding(a.cur, a.pred)
         if self.skip == "always" or should_skip_residual(a.cur - a.pred):
             return a
+        return self._analyse_latents(a)
+
+    def _analyse_latents(self, a: PFrameAnalysis) -> PFrameAnalysis:
+        """The residual graphs on a.cur against a.pred at a.quality: y, z_hat, mean."""
         gain, _ = self.gain_vectors(a.quality)
         r = self._run("residual_analysis", cur=a.cur[None], pred=a.pred[None], gain=gain)
         a.y = r["y"][0]
@@ -408,24 +413,21 @@ class PFrameCodec:
         if self.half_residual:
             # the plain per-frame choice: weighting the half size's distortion 2x (it is what later
             # frames predict from) measured worse, -1.5 % instead of -6.3 % on the training clips
-            options += [self.code_half(a, min(100, a.quality + step)) for step in HALF_RESIDUAL_QUALITY_STEPS]
+            halves = half_picture(a.cur), half_picture(a.pred)  # shared by the quality steps
+            options += [self.code_half(a, min(100, a.quality + step), *halves) for step in HALF_RESIDUAL_QUALITY_STEPS]
         return min(options, key=lambda o: cost(*o))  # ties go to the first: skip, plain, motion AQ, half
 
-    def code_half(self, a: PFrameAnalysis, quality: int) -> tuple[bytes, np.ndarray]:
+    def code_half(self, a: PFrameAnalysis, quality: int, cur_half: np.ndarray | None = None,
+                  pred_half: np.ndarray | None = None) -> tuple[bytes, np.ndarray]:
         """The residual coded at half width and height (flag 3, then the quality byte):
-        current picture and prediction downsampled, the decoded half-size picture's
-        difference to the half-size prediction upsampled onto the full prediction."""
-        cur_half, pred_half = half_picture(a.cur), half_picture(a.pred)
-        gain, _ = self.gain_vectors(quality)
-        r = self._run("residual_analysis", cur=cur_half[None], pred=pred_half[None], gain=gain)
-        z_hat = np.rint(r["z"][0]).astype(np.int32)
-        mean = self._run("residual_hyper_synthesis", z_hat=z_hat[None].astype(np.float32))["mean"][0]
-        symbols = np.rint(r["y"][0] - mean).astype(np.int32)
-        zdata = entropy.encode_factorized(z_hat, self.z_table, num_slices=self.num_slices)
-        ydata = entropy.encode_gaussian(symbols, self.scale_head(z_hat), num_slices=self.num_slices)
-        recon = self.reconstruct(ParsedPFrame(a.motion, True, symbols, mean, half_quality=quality), a.pred,
-                                 a.quality)
-        return bytes((RESIDUAL_CODED_HALF, quality)) + zdata + ydata, recon
+        current picture and prediction downsampled (half_picture, computed here unless
+        given), the decoded half-size picture's difference to the half-size prediction
+        upsampled onto the full prediction."""
+        cur_half = half_picture(a.cur) if cur_half is None else cur_half
+        pred_half = half_picture(a.pred) if pred_half is None else pred_half
+        half = self._analyse_latents(PFrameAnalysis(cur=cur_half, motion=a.motion, pred=pred_half, quality=quality))
+        data, x_half = self.code_latents(half, 0)  # flag 1 and the payloads, decoded at half size
+        return bytes((RESIDUAL_CODED_HALF, quality)) + data[1:], add_half_residual(a.pred, pred_half, x_half)
 
     def code_latents(self, a: PFrameAnalysis, strength: int,
                      levels: np.ndarray | None = None) -> tuple[bytes, np.ndarray]:
@@ -524,8 +526,7 @@ class PFrameCodec:
         if parsed.half_quality is not None:
             pred_half = half_picture(pred)
             x_half = self._synthesise_residual(parsed.symbols, parsed.mean, pred_half, parsed.half_quality)
-            # clipped like the full-size synthesis' output (its graph ends in Clip(0, 1))
-            return np.clip(pred + upsample_to(x_half - pred_half, pred.shape[1:]), 0.0, 1.0)
+            return add_half_residual(pred, pred_half, x_half)
         return self._synthesise_residual(parsed.symbols, parsed.mean, pred, quality, parsed.step)
 
     def decompress(self, data: bytes | memoryview, ref: np.ndarray, latent_hw: tuple[int, int],

@@ -28,6 +28,16 @@ from zvc69_rt.models.bundle import ModelBundle
 from zvc69_rt.models.scale_head import IntegerScaleHead
 
 
+def interpolate_levels(table: np.ndarray, quality: int, levels: int) -> np.ndarray:
+    """Row of a per-level table (gains, lambdas) for quality 0..100: exponential interpolation
+    between the two nearest levels, the rule the intra and P models' quality mapping share."""
+    pos = quality / 100 * (levels - 1)
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, levels - 1)
+    t = pos - lo
+    return np.exp(np.log(table[lo]) * (1 - t) + np.log(table[hi]) * t)
+
+
 @dataclass
 class IntraLatents:
     """Backend outputs for one picture, before entropy coding."""
@@ -70,12 +80,8 @@ class IntraCodec:
     # -- quality -------------------------------------------------------------------
     def gain_vectors(self, quality: int) -> tuple[np.ndarray, np.ndarray]:
         """Gain/inverse gain for quality 0..100: exponential interpolation between levels."""
-        pos = quality / 100 * (self.bundle.levels - 1)
-        lo = int(np.floor(pos))
-        hi = min(lo + 1, self.bundle.levels - 1)
-        t = pos - lo
-        g = np.exp(np.log(self.gains[lo]) * (1 - t) + np.log(self.gains[hi]) * t)
-        ig = np.exp(np.log(self.inv_gains[lo]) * (1 - t) + np.log(self.inv_gains[hi]) * t)
+        g = interpolate_levels(self.gains, quality, self.bundle.levels)
+        ig = interpolate_levels(self.inv_gains, quality, self.bundle.levels)
         return g.astype(np.float32).reshape(1, -1, 1, 1), ig.astype(np.float32).reshape(1, -1, 1, 1)
 
     def lagrangian(self, quality: int) -> float | None:
@@ -83,11 +89,7 @@ class IntraCodec:
         interpolated like the gains; the same values PFrameCodec.lagrangian gives."""
         if self.lambdas is None or len(self.lambdas) != self.bundle.levels:
             return None
-        pos = quality / 100 * (self.bundle.levels - 1)
-        lo = int(np.floor(pos))
-        hi = min(lo + 1, self.bundle.levels - 1)
-        t = pos - lo
-        return float(np.exp(np.log(self.lambdas[lo]) * (1 - t) + np.log(self.lambdas[hi]) * t)) * 255**2
+        return float(interpolate_levels(self.lambdas, quality, self.bundle.levels)) * 255**2
 
     # -- encoder -------------------------------------------------------------------
     def analyse(self, x: np.ndarray, quality: int) -> IntraLatents:
