@@ -4,17 +4,15 @@ content, and applied by the encoder only where it was measured (low-delay CQP, f
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.clips import EXAMPLE_CLIP, example_frames
 from zvc69_rt.bitstream import FrameType
 from zvc69_rt.codec import propagation
 from zvc69_rt.codec.api import EncoderConfig
 from zvc69_rt.codec.encoder import Encoder
-from zvc69_rt.frame import Frame
-from zvc69_rt.io.open import open_source
 
 
 def test_weight_is_one_everywhere_when_nothing_is_inherited():
@@ -46,13 +44,8 @@ def test_fraction_bounds_and_bad_positions():
             propagation.distortion_weight(n, 16, 0.5)
 
 
-def _bikes(n: int) -> list[Frame]:
-    src = open_source(str(Path(__file__).resolve().parents[1] / "examples" / "bikes_320x136.y4m"))
-    return [f for _, f in zip(range(n), src)]
-
-
 def test_encoder_weights_low_delay_cqp_p_frames_only():
-    frames = _bikes(2)
+    frames = example_frames(2)
     enc = Encoder(EncoderConfig(width=320, height=136, quality=30, gop=8))
     assert enc.propagation and enc._propagation_weight(1) == 1.0  # no I-frame size yet
     [i_packet] = enc.encode(frames[0])
@@ -76,10 +69,9 @@ def test_pipelined_cli_writes_the_sequential_bytes_with_the_weights(tmp_path):
     from zvc69_rt.cli import main
     from zvc69_rt.codec.encoder import encode_to_stream
 
-    frames = _bikes(5)
-    src = Path(__file__).resolve().parents[1] / "examples" / "bikes_320x136.y4m"
+    frames = example_frames(5)
     out = tmp_path / "o.zvc"
-    assert main(["encode", str(src), "-o", str(out), "--frames", "5", "--gop", "5", "--bframes", "0",
+    assert main(["encode", str(EXAMPLE_CLIP), "-o", str(out), "--frames", "5", "--gop", "5", "--bframes", "0",
                  "--preset", "high_throughput", "--quality", "30", "--quiet"]) == 0
     enc = Encoder(EncoderConfig(width=320, height=136, fps_num=25, quality=30, gop=5, bframes=0,
                                 preset="high_throughput"))

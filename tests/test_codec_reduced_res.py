@@ -4,13 +4,13 @@ and a decoder that reconstructs exactly what the encoder predicted from, or refu
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.clips import example_frames
 from zvc69_rt.bitstream import FrameFlags, FrameHeader, StreamReader
 from zvc69_rt.codec.api import EncoderConfig
 from zvc69_rt.codec.decoder import Decoder
@@ -165,15 +165,8 @@ def test_service_streams_reduced_res_like_the_cli_and_honours_the_switch():
 
 
 # -- half-size residuals (P/B residual flag 3) ---------------------------------------------------------
-def _bikes(n: int) -> list[Frame]:
-    from zvc69_rt.io.open import open_source
-
-    src = open_source(str(Path(__file__).resolve().parents[1] / "examples" / "bikes_320x136.y4m"))
-    return [f for _, f in zip(range(n), src)]
-
-
 def test_half_size_residual_parses_back_to_the_encoders_reconstruction():
-    frames = _bikes(2)
+    frames = example_frames(2)
     enc = Encoder(EncoderConfig(width=320, height=136, quality=14, gop=4))
     enc.encode(frames[0])
     a = enc.inter.analyse(enc.preprocess(frames[1]).x, enc._reference, 14)
@@ -204,7 +197,7 @@ def test_half_size_residual_header_errors(tail, message):
 
 
 def test_low_rate_stream_with_half_size_residuals_decodes_as_encoded():
-    frames = _bikes(6)
+    frames = example_frames(6)
     enc = Encoder(EncoderConfig(width=320, height=136, quality=14, gop=6))
     recons, packets = [], []
     for f in frames:
@@ -229,7 +222,7 @@ def test_low_rate_stream_with_half_size_residuals_decodes_as_encoded():
 @pytest.fixture(scope="module")
 def half_coded():
     """A flag-3 residual of bikes frame 1 and what parsing it needs."""
-    frames = _bikes(2)
+    frames = example_frames(2)
     enc = Encoder(EncoderConfig(width=320, height=136, quality=14, gop=4))
     enc.encode(frames[0])
     a = enc.inter.analyse(enc.preprocess(frames[1]).x, enc._reference, 14)
