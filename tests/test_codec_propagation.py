@@ -1,5 +1,6 @@
 """The P-frame propagation weight: normalised over the GOP, larger early and for static
-content, and applied by the encoder only where it was measured (low-delay CQP, full effort)."""
+content, turned into a P-frame quality, and applied by the encoder only where it was measured
+(low-delay CQP, full effort)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,25 @@ def test_fraction_bounds_and_bad_positions():
             propagation.distortion_weight(n, 16, 0.5)
 
 
+def test_weighted_quality_scales_lambda_by_the_weight():
+    lambdas = np.array([0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932, 0.18])
+
+    def lagrangian(q: int) -> float:
+        return float(np.exp(np.interp(q / 100 * 7, np.arange(8), np.log(lambdas))))
+
+    assert propagation.weighted_quality(40, 1.0, lagrangian) == 40
+    for q, w in itertools.product((10, 40, 70), (0.3, 0.7, 1.3, 2.0)):
+        got = propagation.weighted_quality(q, w, lagrangian)
+        assert (got > q) == (w > 1) and got != q
+        # no other quality comes closer to the target lambda
+        err = abs(np.log(lagrangian(got) / (w * lagrangian(q))))
+        assert all(abs(np.log(lagrangian(o) / (w * lagrangian(q)))) >= err for o in range(101))
+    # one level (100/7 qualities) per lambda ratio of ~1.93
+    assert propagation.weighted_quality(50, 1.93, lagrangian) in (64, 65)
+    assert propagation.weighted_quality(3, 0.2, lagrangian) == 0
+    assert propagation.weighted_quality(98, 5.0, lagrangian) == 100
+
+
 def test_encoder_weights_low_delay_cqp_p_frames_only():
     frames = example_frames(2)
     enc = Encoder(EncoderConfig(width=320, height=136, quality=30, gop=8))
@@ -53,6 +73,7 @@ def test_encoder_weights_low_delay_cqp_p_frames_only():
     first = enc._propagation_weight(1)
     assert first == pytest.approx(propagation.distortion_weight(7, 8, propagation.FIRST_FRACTION))
     [p_packet] = enc.encode(frames[1])
+    assert p_packet.quality == propagation.weighted_quality(30 - 16, first, enc.inter.lagrangian) > 30 - 16
     assert enc._anchor_bytes[FrameType.P] == len(p_packet.data)
     fraction = propagation.inherited_fraction(len(i_packet.data), len(p_packet.data))
     assert enc._propagation_weight(7) == pytest.approx(propagation.distortion_weight(1, 8, fraction))

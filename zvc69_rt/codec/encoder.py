@@ -130,7 +130,7 @@ class Encoder:
         auto = self.inter is not None and not self.bframes and self.inter.rd_candidates > 1
         self.adaptive_intra = auto if adaptive_intra is None else bool(adaptive_intra) and self.inter is not None
         self.bidir = BFrameCodec(self.inter) if self.bframes else None
-        # P residual choices weighted by what they pass on (codec.propagation): measured for
+        # P-frame qualities weighted by what they pass on (codec.propagation): measured for
         # low-delay CQP at full effort; needs the I-frame's size, known where it is coded in infer
         self.propagation = auto and not self.rate_control.needs_bits
         self._anchor_bytes: dict[FrameType, int | None] = {FrameType.I: None, FrameType.P: None}
@@ -244,8 +244,10 @@ class Encoder:
                 work.data = self.intra.code(work.latents)[0]
                 work.latents = None
         else:
-            work.data, self._reference = self.inter.encode(work.x, self._reference, q,
-                                                           distortion_weight=self._propagation_weight(index))
+            if self.propagation:
+                q = work.quality = propagation.weighted_quality(q, self._propagation_weight(index),
+                                                                self.inter.lagrangian)
+            work.data, self._reference = self.inter.encode(work.x, self._reference, q)
             if self.adaptive_intra:
                 self._intra_if_cheaper(work, q)
         if work.frame_type == FrameType.I:

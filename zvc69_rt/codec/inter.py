@@ -90,7 +90,6 @@ class PFrameAnalysis:
     z_hat: np.ndarray | None = None  # int32 [Nz, H/32, W/32]
     mean: np.ndarray | None = None  # float32 [M, H/8, W/8]
     scale_index: np.ndarray | None = None  # uint8 [M, H/8, W/8], from z_hat (computed once)
-    distortion_weight: float = 1.0  # in the residual choice: codec.propagation
 
 
 def half_picture(x: np.ndarray) -> np.ndarray:
@@ -174,11 +173,10 @@ class PFrameCodec:
         """lambda*255^2 of the training loss (per-pixel MSE vs bits per pixel) at this quality."""
         return float(interpolate_levels(self.lambdas, quality, self.levels)) * 255**2
 
-    def rd_cost(self, cur: np.ndarray, data: bytes, recon: np.ndarray, quality: int, weight: float = 1.0) -> float:
+    def rd_cost(self, cur: np.ndarray, data: bytes, recon: np.ndarray, quality: int) -> float:
         """lambda * distortion (visible area) + bits per padded pixel: the one cost every
-        P/B coding choice (motion field, warp, skip, motion AQ, half size) is decided by;
-        weight scales the distortion (the residual choice's propagation weight)."""
-        return (weight * self.lagrangian(quality) * self.distortion(cur, recon)
+        P/B coding choice (motion field, warp, skip, motion AQ, half size) is decided by."""
+        return (self.lagrangian(quality) * self.distortion(cur, recon)
                 + 8 * len(data) / (cur.shape[1] * cur.shape[2]))
 
     # -- shared prediction ---------------------------------------------------------
@@ -314,23 +312,20 @@ class PFrameCodec:
         return fields, network, affine
 
     def encode(self, cur: np.ndarray, ref: np.ndarray, quality: int,
-               precision: MotionPrecision | int | None = None,
-               distortion_weight: float = 1.0) -> tuple[bytes, np.ndarray]:
+               precision: MotionPrecision | int | None = None) -> tuple[bytes, np.ndarray]:
         """analyse + code with the motion field chosen by the real rate-distortion cost: the
         best `self.rd_candidates` fields by estimate are each coded in full, and the one of
         least lambda * MSE(recon) + bits/pixel is kept. With more than one candidate and a
         bundle that has the bicubic warp, the winner is coded again with it and kept if
         cheaper: bicubic keeps a sub-pixel pan sharp (training coffee pan -10 % BD-rate)
         but loses on noisy footage (Big Buck Bunny +7 %) with this bilinear-trained
-        residual coder. distortion_weight: the residual choice's (codec.propagation); the
-        motion fields compete at weight 1. (frame data, reconstruction)."""
+        residual coder. (frame data, reconstruction)."""
         cur = cur.astype(np.float32, copy=False)
         best = None
 
         def consider(motion: CodedMotion, pred: np.ndarray) -> None:
             nonlocal best
-            a = self.analyse_residual(PFrameAnalysis(cur=cur, motion=motion, pred=pred, quality=quality,
-                                                     distortion_weight=distortion_weight))
+            a = self.analyse_residual(PFrameAnalysis(cur=cur, motion=motion, pred=pred, quality=quality))
             data, recon = self.code(a)
             cost = self.rd_cost(cur, data, recon, quality)
             if best is None or cost < best[0]:
@@ -402,7 +397,7 @@ class PFrameCodec:
         if a.y is None:
             return skip, a.pred
         def cost(data: bytes, recon: np.ndarray) -> float:
-            return self.rd_cost(a.cur, data, recon, a.quality, a.distortion_weight)
+            return self.rd_cost(a.cur, data, recon, a.quality)
 
         options = [(skip, a.pred)] if self.skip == "auto" else []
         options.append(self.code_latents(a, 0))

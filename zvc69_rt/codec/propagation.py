@@ -4,16 +4,19 @@ A frame's reconstruction error is inherited by the frames coded from it, in the 
 that they predict rather than code anew (x264's MB-tree, here per frame and without
 look-ahead). The fraction inherited per step is estimated from the last two anchors' sizes,
 f = 1 - bytes(previous P) / bytes(last I); a frame with n frames left in its GOP then
-carries w(n) = 1 + f + ... + f^(n-1) of its error into the future. The encoder weighs the
-distortion in a P-frame's residual choice (skip / coded / motion AQ / half size) by
-(w(n) / mean w)^strength: normalised over the GOP, so the tuned P quality offset keeps its
-meaning, and frames early in a static GOP code the detail that the rest of it keeps
-(Kite zoom), while the last frames before a keyframe skip more.
+carries w(n) = 1 + f + ... + f^(n-1) of its error into the future. The encoder codes the
+P-frame at the quality whose lambda is (w(n) / mean w)^strength times the frame's own (x264's
+frame-level qp offset from MB-tree): normalised over the GOP, so the tuned P quality offset
+keeps its meaning, and frames early in a static GOP code the detail that the rest of it keeps
+(Kite zoom), while the last frames before a keyframe code less and skip more.
 
-    sizes of I, previous P ---> f ---> w(frames left) / mean over the GOP ---> ^strength
+    sizes of I, previous P --> f --> w(frames left) / mean over the GOP --> ^strength --> quality
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable
 
 #: Exponent of the normalised weight (x264's MB-tree: qp offset -2*log2(w), i.e. lambda
 #: scaled by w^(-2/3)); measured on the training clips, docs/INTER.md "Propagation weight".
@@ -42,3 +45,13 @@ def distortion_weight(frames_left: int, gop: int, fraction: float, strength: flo
 
     mean = sum(carried(n) for n in range(1, gop)) / (gop - 1)
     return (carried(frames_left) / mean) ** strength
+
+
+def weighted_quality(quality: int, weight: float, lagrangian: Callable[[int], float]) -> int:
+    """The quality 0..100 whose lambda is nearest (in log) to weight x lambda(quality): a
+    frame worth twice as much to its successors is coded as if distortion cost twice as much.
+    Ties go to the lower quality."""
+    if weight == 1.0:
+        return quality
+    target = math.log(lagrangian(quality) * weight)
+    return min(range(101), key=lambda q: (abs(math.log(lagrangian(q)) - target), q))
