@@ -45,6 +45,7 @@ def test_gop_closed_loop_has_no_drift(bundle):
     frames = _pan(7)
     # the random P model loses to intra everywhere: adaptive_intra off to test the P path
     enc = Encoder(EncoderConfig(width=128, height=72, gop=3, quality=60), bundle=bundle, adaptive_intra=False)
+    enc.propagation = False  # the plain P offset here; tests/test_codec_propagation.py varies it
     reader, refs = _encode_with_references(enc, frames)
     assert reader.header.gop_size == 3
     dec = Decoder(reader.header, bundle=bundle)
