@@ -15,7 +15,7 @@ from zvc69_rt.bitstream import FrameFlags, FrameHeader, StreamReader
 from zvc69_rt.codec.api import EncoderConfig
 from zvc69_rt.codec.decoder import Decoder
 from zvc69_rt.codec.encoder import Encoder, encode_to_stream
-from zvc69_rt.codec.inter import RESIDUAL_CODED_HALF
+from zvc69_rt.codec.inter import RESIDUAL_CODED_HALF, RESIDUAL_CODED_QUARTER, half_latent_size
 from zvc69_rt.codec.reduced_res import downsample_2x, reduced_latent_size, upsample_2x
 from zvc69_rt.errors import ZVC69FormatError
 from zvc69_rt.frame import Frame
@@ -164,28 +164,41 @@ def test_service_streams_reduced_res_like_the_cli_and_honours_the_switch():
         assert first.reduced_res is switch
 
 
-# -- half-size residuals (P/B residual flag 3) ---------------------------------------------------------
-def test_half_size_residual_parses_back_to_the_encoders_reconstruction():
+# -- half- and quarter-size residuals (P/B residual flags 3 and 4) ------------------------------------
+REDUCED = [(1, RESIDUAL_CODED_HALF), (2, RESIDUAL_CODED_QUARTER)]
+
+
+def test_reduced_latent_sizes():
+    # 1080p: padded 1088x1920 (latent 68x120); half 544x960 -> 576x960; quarter 272x480 -> 320x512
+    assert half_latent_size((68, 120), 1) == (36, 60)
+    assert half_latent_size((68, 120), 2) == (20, 32)
+    assert half_latent_size((12, 20), 2) == (4, 8)  # 192x320 -> 48x80 -> 64x128
+
+
+@pytest.mark.parametrize("halvings,flag", REDUCED)
+def test_reduced_size_residual_parses_back_to_the_encoders_reconstruction(halvings, flag):
     frames = example_frames(2)
     enc = Encoder(EncoderConfig(width=320, height=136, quality=14, gop=4))
     enc.encode(frames[0])
     a = enc.inter.analyse(enc.preprocess(frames[1]).x, enc._reference, 14)
     assert a.y is not None
-    data, recon = enc.inter.code_half(a, 28)
-    assert data[:2] == bytes((RESIDUAL_CODED_HALF, 28))
+    data, recon = enc.inter.code_half(a, 28, halvings=halvings)
+    assert data[:2] == bytes((flag, 28))
     parsed = enc.inter.parse_residual(memoryview(data), 0, enc.latent_size, "P-frame", a.motion)
-    # 320x136 pads to 320x192; half 160x96 pads to 192x128, residual latents at 1/8: 16x24 (full size 24x40)
-    assert parsed.half_quality == 28 and parsed.symbols.shape[1:] == (16, 24)
+    # 320x136 pads to 320x192; half 160x96 pads to 192x128, quarter 80x48 to 128x64; residual
+    # latents at 1/8: 16x24 and 8x16 (full size 24x40)
+    assert parsed.half_quality == 28 and parsed.symbols.shape[1:] == ((16, 24) if halvings == 1 else (8, 16))
     np.testing.assert_array_equal(enc.inter.reconstruct(parsed, a.pred, 14), recon)
     assert recon.shape == a.pred.shape
 
 
+@pytest.mark.parametrize("flag", [RESIDUAL_CODED_HALF, RESIDUAL_CODED_QUARTER])
 @pytest.mark.parametrize("tail,message", [
     (b"", "quality byte missing"),
     (bytes((101,)), "quality 101 is outside 0..100"),
     (bytes((20, 1, 2, 3)), "residual payload"),
 ])
-def test_half_size_residual_header_errors(tail, message):
+def test_reduced_size_residual_header_errors(flag, tail, message):
     enc = Encoder(EncoderConfig(width=320, height=136, quality=14, gop=4))
     from zvc69_rt.bitstream import MotionPrecision
     from zvc69_rt.codec.motion import CodedMotion
@@ -193,12 +206,14 @@ def test_half_size_residual_header_errors(tail, message):
     zero = CodedMotion(np.zeros((2, enc.latent_size[0] * 4, enc.latent_size[1] * 4), np.int32),
                        MotionPrecision.QUARTER_PEL)
     with pytest.raises(ZVC69FormatError, match=message):
-        enc.inter.parse_residual(memoryview(bytes((RESIDUAL_CODED_HALF,)) + tail), 0, enc.latent_size, "P-frame", zero)
+        enc.inter.parse_residual(memoryview(bytes((flag,)) + tail), 0, enc.latent_size, "P-frame", zero)
+    with pytest.raises(ZVC69FormatError, match=r"residual flag 5 is not .* or 4 \(coded at quarter size\)"):
+        enc.inter.parse_residual(memoryview(bytes((5, 20))), 0, enc.latent_size, "P-frame", zero)
 
 
-def test_low_rate_stream_with_half_size_residuals_decodes_as_encoded():
-    frames = example_frames(6)
-    enc = Encoder(EncoderConfig(width=320, height=136, quality=14, gop=6))
+def test_low_rate_stream_with_reduced_size_residuals_decodes_as_encoded():
+    frames = example_frames(8)
+    enc = Encoder(EncoderConfig(width=320, height=136, quality=10, gop=8))
     recons, packets = [], []
     for f in frames:
         packets += enc.encode(f)
@@ -209,28 +224,28 @@ def test_low_rate_stream_with_half_size_residuals_decodes_as_encoded():
     for p in packets[1:]:
         _, used = decode_motion(memoryview(p.data), 0, (enc.latent_size[0] * 4, enc.latent_size[1] * 4), "P")
         residual_flags.append(p.data[used])
-    assert RESIDUAL_CODED_HALF in residual_flags, residual_flags
+    assert {RESIDUAL_CODED_HALF, RESIDUAL_CODED_QUARTER} <= set(residual_flags), residual_flags
     buf = io.BytesIO()
-    encode_to_stream(Encoder(EncoderConfig(width=320, height=136, quality=14, gop=6)), frames, buf)
+    encode_to_stream(Encoder(EncoderConfig(width=320, height=136, quality=10, gop=8)), frames, buf)
     reader = StreamReader(io.BytesIO(buf.getvalue()))
     dec = Decoder(reader.header)
     for (fh, payload), want in zip(reader.iter_frames(), recons, strict=True):
         np.testing.assert_array_equal(dec.decode_rgb(fh, payload), want)
-    assert not Encoder(EncoderConfig(width=320, height=136, quality=14, gop=6, reduced_res=False)).inter.half_residual
+    assert not Encoder(EncoderConfig(width=320, height=136, quality=10, gop=8, reduced_res=False)).inter.half_residual
 
 
-@pytest.fixture(scope="module")
-def half_coded():
-    """A flag-3 residual of bikes frame 1 and what parsing it needs."""
+@pytest.fixture(scope="module", params=[1, 2], ids=["half", "quarter"])
+def half_coded(request):
+    """A flag-3 (half) or flag-4 (quarter) residual of bikes frame 1 and what parsing it needs."""
     frames = example_frames(2)
     enc = Encoder(EncoderConfig(width=320, height=136, quality=14, gop=4))
     enc.encode(frames[0])
     a = enc.inter.analyse(enc.preprocess(frames[1]).x, enc._reference, 14)
-    data, _ = enc.inter.code_half(a, 14)
+    data, _ = enc.inter.code_half(a, 14, halvings=request.param)
     return enc, a, data
 
 
-def test_every_truncation_of_a_half_size_residual_is_a_format_error(half_coded):
+def test_every_truncation_of_a_reduced_size_residual_is_a_format_error(half_coded):
     enc, a, data = half_coded
     for n in range(len(data)):
         with pytest.raises(ZVC69FormatError):
@@ -240,8 +255,8 @@ def test_every_truncation_of_a_half_size_residual_is_a_format_error(half_coded):
 @settings(max_examples=150, deadline=5000, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(st.integers(min_value=2, max_value=200), st.binary(min_size=1, max_size=8), st.integers(0, 10**6))
-def test_corrupted_half_size_residuals_fail_cleanly_or_decode_to_the_right_shape(half_coded, at, junk, seed):
-    """Hostile bytes inside a flag-3 payload: a clean format error, or (when the damage lands
+def test_corrupted_reduced_size_residuals_fail_cleanly_or_decode_to_the_right_shape(half_coded, at, junk, seed):
+    """Hostile bytes inside a flag-3/4 payload: a clean format error, or (when the damage lands
     where rANS cannot see it) a picture of the right shape: never a crash or a hang."""
     enc, a, data = half_coded
     at = min(at, len(data) - 1)

@@ -180,7 +180,7 @@ def test_truncated_frames_raise_format_errors(bundle, runners):
     "mutate, latent, err, match",
     [
         (lambda d: d + b"\x00", None, EntropyDecodeError, "account for"),
-        (lambda d: _with_flag(d, 4), None, ZVC69FormatError, "residual flag 4"),
+        (lambda d: _with_flag(d, 5), None, ZVC69FormatError, "residual flag 5"),
         (lambda d: _with_flag(d, 2), None, ZVC69FormatError, "motion-AQ strength 90 is not 1..4"),  # 'Z' of ZVCP
         (lambda d: d[: _flag_pos(d)] + b"\x02", None, ZVC69FormatError, r"strength 0 .*\(byte missing\)"),
         (lambda d: _with_flag(d, 0), None, ZVC69FormatError, "stray bytes"),

@@ -48,9 +48,14 @@ ENCODER_GRAPHS = ("motion_estimation", "motion_compensation", "motion_compensati
 DECODER_GRAPHS = ("motion_compensation", "motion_compensation_cubic", "residual_hyper_synthesis",
                   "residual_synthesis")
 CUBIC_GRAPH = "motion_compensation_cubic"  # optional (codec.runtime.OPTIONAL_GRAPHS)
-RESIDUAL_SKIPPED, RESIDUAL_CODED, RESIDUAL_CODED_MOTION_AQ, RESIDUAL_CODED_HALF = 0, 1, 2, 3
-#: Quality steps above the frame's at which the encoder tries a half-size residual (flag 3).
+RESIDUAL_SKIPPED, RESIDUAL_CODED, RESIDUAL_CODED_MOTION_AQ, RESIDUAL_CODED_HALF, RESIDUAL_CODED_QUARTER = range(5)
+#: Quality steps above the frame's at which the encoder tries a half-size residual (flag 3)
+#: and a quarter-size one (flag 4: +14 was never chosen on bikes or Big Buck Bunny, +42 most;
+#: docs/INTER.md "Quarter-size residual").
 HALF_RESIDUAL_QUALITY_STEPS = (0, 14)
+QUARTER_RESIDUAL_QUALITY_STEPS = (28, 42)
+#: Flag of a residual coded at 1/2^halvings size.
+REDUCED_RESIDUAL_FLAGS = {1: RESIDUAL_CODED_HALF, 2: RESIDUAL_CODED_QUARTER}
 #: Mean squared prediction error (RGB in [0,1]) below which the residual is not even analysed.
 SKIP_MSE = (0.25 / 255) ** 2
 #: Motion smoothing the encoder tries (block x block groups of H/4 vectors averaged): 1 = as estimated,
@@ -92,22 +97,28 @@ class PFrameAnalysis:
     scale_index: np.ndarray | None = None  # uint8 [M, H/8, W/8], from z_hat (computed once)
 
 
-def half_picture(x: np.ndarray) -> np.ndarray:
-    """A padded [3, H, W] picture at half size, edge-padded to the alignment (64): what a
-    half-size residual (flag 3) is coded against; the decoder computes it too (normative)."""
-    return pad_to_multiple(downsample_2x(x), 64)[0]
+def half_picture(x: np.ndarray, halvings: int = 1) -> np.ndarray:
+    """A padded [3, H, W] picture halved ``halvings`` times (1: half size, flag 3; 2: quarter
+    size, flag 4), edge-padded to the alignment (64): what a reduced-size residual is coded
+    against; the decoder computes it too (normative)."""
+    for _ in range(halvings):
+        x = downsample_2x(x)
+    return pad_to_multiple(x, 64)[0]
 
 
-def add_half_residual(pred: np.ndarray, pred_half: np.ndarray, x_half: np.ndarray) -> np.ndarray:
-    """The flag-3 reconstruction: the decoded half-size picture's difference to the half-size
-    prediction, upsampled onto the full prediction; clipped like the full-size synthesis'
-    output (its graph ends in Clip(0, 1))."""
-    return np.clip(pred + upsample_to(x_half - pred_half, pred.shape[1:]), 0.0, 1.0)
+def add_half_residual(pred: np.ndarray, pred_half: np.ndarray, x_half: np.ndarray, halvings: int = 1) -> np.ndarray:
+    """The flag-3/4 reconstruction: the decoded reduced-size picture's difference to the
+    reduced prediction, upsampled (2x at a time) onto the full prediction; clipped like the
+    full-size synthesis' output (its graph ends in Clip(0, 1))."""
+    up = x_half - pred_half
+    for k in range(halvings - 1, -1, -1):
+        up = upsample_to(up, (pred.shape[1] >> k, pred.shape[2] >> k))
+    return np.clip(pred + up, 0.0, 1.0)
 
 
-def half_latent_size(latent_hw: tuple[int, int]) -> tuple[int, int]:
-    """Latent size (H/16, W/16) of half_picture for a frame of latent size latent_hw."""
-    return tuple(-(-(v * 8) // 64) * 64 // 16 for v in latent_hw)
+def half_latent_size(latent_hw: tuple[int, int], halvings: int = 1) -> tuple[int, int]:
+    """Latent size (H/16, W/16) of half_picture(halvings) for a frame of latent size latent_hw."""
+    return tuple(-(-((v * 16) >> halvings) // 64) * 64 // 16 for v in latent_hw)
 
 
 @dataclass
@@ -117,7 +128,8 @@ class ParsedPFrame:
     symbols: np.ndarray | None = None
     mean: np.ndarray | None = None
     step: np.ndarray | None = None  # float32 [1, H/8, W/8] with motion-adaptive quantisation, else None
-    half_quality: int | None = None  # a half-size residual (flag 3) coded at this quality, else None
+    half_quality: int | None = None  # a half/quarter-size residual (flag 3/4) coded at this quality, else None
+    halvings: int = 0  # 1: half size (flag 3), 2: quarter size (flag 4)
 
 
 class PFrameCodec:
@@ -408,21 +420,25 @@ class PFrameCodec:
         if self.half_residual:
             # the plain per-frame choice: weighting the half size's distortion 2x (it is what later
             # frames predict from) measured worse, -1.5 % instead of -6.3 % on the training clips
-            halves = half_picture(a.cur), half_picture(a.pred)  # shared by the quality steps
-            options += [self.code_half(a, min(100, a.quality + step), *halves) for step in HALF_RESIDUAL_QUALITY_STEPS]
-        return min(options, key=lambda o: cost(*o))  # ties go to the first: skip, plain, motion AQ, half
+            for halvings in REDUCED_RESIDUAL_FLAGS:
+                small = half_picture(a.cur, halvings), half_picture(a.pred, halvings)  # shared by the steps
+                steps = HALF_RESIDUAL_QUALITY_STEPS if halvings == 1 else QUARTER_RESIDUAL_QUALITY_STEPS
+                options += [self.code_half(a, q, *small, halvings=halvings)
+                            for q in sorted({min(100, a.quality + step) for step in steps})]
+        return min(options, key=lambda o: cost(*o))  # ties go to the first: skip, plain, motion AQ, half, quarter
 
     def code_half(self, a: PFrameAnalysis, quality: int, cur_half: np.ndarray | None = None,
-                  pred_half: np.ndarray | None = None) -> tuple[bytes, np.ndarray]:
-        """The residual coded at half width and height (flag 3, then the quality byte):
-        current picture and prediction downsampled (half_picture, computed here unless
-        given), the decoded half-size picture's difference to the half-size prediction
-        upsampled onto the full prediction."""
-        cur_half = half_picture(a.cur) if cur_half is None else cur_half
-        pred_half = half_picture(a.pred) if pred_half is None else pred_half
+                  pred_half: np.ndarray | None = None, halvings: int = 1) -> tuple[bytes, np.ndarray]:
+        """The residual coded at half (flag 3) or quarter (flag 4, halvings=2) width and
+        height, then the quality byte: current picture and prediction downsampled
+        (half_picture, computed here unless given), the decoded reduced picture's difference
+        to the reduced prediction upsampled onto the full prediction."""
+        cur_half = half_picture(a.cur, halvings) if cur_half is None else cur_half
+        pred_half = half_picture(a.pred, halvings) if pred_half is None else pred_half
         half = self._analyse_latents(PFrameAnalysis(cur=cur_half, motion=a.motion, pred=pred_half, quality=quality))
-        data, x_half = self.code_latents(half, 0)  # flag 1 and the payloads, decoded at half size
-        return bytes((RESIDUAL_CODED_HALF, quality)) + data[1:], add_half_residual(a.pred, pred_half, x_half)
+        data, x_half = self.code_latents(half, 0)  # flag 1 and the payloads, decoded at the reduced size
+        return (bytes((REDUCED_RESIDUAL_FLAGS[halvings], quality)) + data[1:],
+                add_half_residual(a.pred, pred_half, x_half, halvings))
 
     def code_latents(self, a: PFrameAnalysis, strength: int,
                      levels: np.ndarray | None = None) -> tuple[bytes, np.ndarray]:
@@ -471,13 +487,16 @@ class PFrameCodec:
                 raise ZVC69FormatError(f"{where}: {len(view) - pos} stray bytes after a skipped residual")
             return ParsedPFrame(motion, False)
         levels = half_quality = None
-        if flag == RESIDUAL_CODED_HALF:
+        halvings = 0
+        if flag in (RESIDUAL_CODED_HALF, RESIDUAL_CODED_QUARTER):
+            size = "half" if flag == RESIDUAL_CODED_HALF else "quarter"
             if pos >= len(view) or view[pos] > 100:
-                raise ZVC69FormatError(f"{where}: half-size residual quality "
+                raise ZVC69FormatError(f"{where}: {size}-size residual quality "
                                        + ("byte missing" if pos >= len(view) else f"{view[pos]} is outside 0..100"))
             half_quality = view[pos]
             pos += 1
-            lh, lw = half_latent_size(latent_hw)
+            halvings = 1 if flag == RESIDUAL_CODED_HALF else 2
+            lh, lw = half_latent_size(latent_hw, halvings)
         elif flag == RESIDUAL_CODED_MOTION_AQ:
             strength = view[pos] if pos < len(view) else 0
             if not 1 <= strength <= motion_aq.MAX_STRENGTH:
@@ -487,7 +506,8 @@ class PFrameCodec:
             levels = motion_aq.block_levels(motion, strength)
         elif flag != RESIDUAL_CODED:
             raise ZVC69FormatError(f"{where}: residual flag {flag} is not 0 (skipped), 1 (coded), "
-                                   "2 (coded, motion-adaptive quantisation) or 3 (coded at half size)")
+                                   "2 (coded, motion-adaptive quantisation), 3 (coded at half size) "
+                                   "or 4 (coded at quarter size)")
         try:
             zlen = entropy.payload_size(view, pos)
             z_hat = entropy.decode_factorized(view[pos : pos + zlen], self.z_table, (self.Nz, lh // 2, lw // 2))
@@ -506,7 +526,7 @@ class PFrameCodec:
             raise EntropyDecodeError(f"{where}: residual payload: {exc}") from exc
         mean = self._run("residual_hyper_synthesis", z_hat=z_hat[None].astype(np.float32))["mean"][0]
         step = None if levels is None else motion_aq.step_map(levels)
-        return ParsedPFrame(motion, True, symbols, mean, step, half_quality)
+        return ParsedPFrame(motion, True, symbols, mean, step, half_quality, halvings)
 
     def synthesise(self, parsed: ParsedPFrame, ref: np.ndarray, quality: int) -> np.ndarray:
         """Reconstruction float32 [3, H, W] from the decoded reference."""
@@ -519,9 +539,9 @@ class PFrameCodec:
         if not parsed.residual_coded:
             return pred
         if parsed.half_quality is not None:
-            pred_half = half_picture(pred)
+            pred_half = half_picture(pred, parsed.halvings)
             x_half = self._synthesise_residual(parsed.symbols, parsed.mean, pred_half, parsed.half_quality)
-            return add_half_residual(pred, pred_half, x_half)
+            return add_half_residual(pred, pred_half, x_half, parsed.halvings)
         return self._synthesise_residual(parsed.symbols, parsed.mean, pred, quality, parsed.step)
 
     def decompress(self, data: bytes | memoryview, ref: np.ndarray, latent_hw: tuple[int, int],
