@@ -33,13 +33,13 @@ def residual_flag(enc: Encoder, packet) -> str:
     return str(packet.data[used])
 
 
-def encode(clip, level: int, sizes: dict[int, int]) -> tuple[float, list[str]]:
-    """sizes: the reduced-size residuals tried, as inter.REDUCED_RESIDUAL_FLAGS."""
+def encode(clip, level: int, sizes: dict[int, tuple[int, ...]]) -> tuple[float, list[str]]:
+    """sizes: the reduced-size residuals tried, as inter.REDUCED_RESIDUAL_QUALITY_STEPS."""
     f0 = clip[0]
     enc = Encoder(EncoderConfig(width=f0.width, height=f0.height, quality=level_to_quality(level),
                                 gop=len(clip), bframes=0))
     enc.inter.half_residual = bool(sizes)
-    inter.REDUCED_RESIDUAL_FLAGS = sizes
+    inter.REDUCED_RESIDUAL_QUALITY_STEPS = sizes
     row, seconds = [], 0.0
     for f in clip:
         t = time.perf_counter()
@@ -53,7 +53,7 @@ def encode(clip, level: int, sizes: dict[int, int]) -> tuple[float, list[str]]:
 
 def main(name: str = "bikes", level: int = 4, tool: str = "half") -> None:
     clip = dict(eval_clips(16, 640))[name]
-    both = dict(inter.REDUCED_RESIDUAL_FLAGS)
+    both = dict(inter.REDUCED_RESIDUAL_QUALITY_STEPS)
     half_only = {1: both[1]}
     runs = {"full": {}, "half": half_only} if tool == "half" else {"half": half_only, "half+quarter": both}
     times: dict[str, list[float]] = {k: [] for k in runs}

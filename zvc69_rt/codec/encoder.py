@@ -260,7 +260,7 @@ class Encoder:
 
     def _propagation_weight(self, index: int) -> float:
         i_bytes = self._anchor_bytes[FrameType.I]
-        if not self.propagation or not i_bytes:
+        if not i_bytes:  # before the I-frame's size is known (or where it is coded later)
             return 1.0
         fraction = propagation.inherited_fraction(i_bytes, self._anchor_bytes[FrameType.P])
         return propagation.distortion_weight(self.gop - index % self.gop, self.gop, fraction)

@@ -49,13 +49,13 @@ DECODER_GRAPHS = ("motion_compensation", "motion_compensation_cubic", "residual_
                   "residual_synthesis")
 CUBIC_GRAPH = "motion_compensation_cubic"  # optional (codec.runtime.OPTIONAL_GRAPHS)
 RESIDUAL_SKIPPED, RESIDUAL_CODED, RESIDUAL_CODED_MOTION_AQ, RESIDUAL_CODED_HALF, RESIDUAL_CODED_QUARTER = range(5)
-#: Quality steps above the frame's at which the encoder tries a half-size residual (flag 3)
-#: and a quarter-size one (flag 4: +14 was never chosen on bikes or Big Buck Bunny, +42 most;
-#: docs/INTER.md "Quarter-size residual").
-HALF_RESIDUAL_QUALITY_STEPS = (0, 14)
-QUARTER_RESIDUAL_QUALITY_STEPS = (28, 42)
-#: Flag of a residual coded at 1/2^halvings size.
+#: Flag of a residual coded at 1/2^halvings size (the format), and its inverse for the parser.
 REDUCED_RESIDUAL_FLAGS = {1: RESIDUAL_CODED_HALF, 2: RESIDUAL_CODED_QUARTER}
+HALVINGS_OF_FLAG = {flag: halvings for halvings, flag in REDUCED_RESIDUAL_FLAGS.items()}
+#: Reduced sizes the encoder tries (halvings), each at these quality steps above the frame's:
+#: half size (flag 3) at +0/+14; quarter size (flag 4) at +28/+42 (+14 was never chosen on
+#: bikes or Big Buck Bunny, +42 most; docs/INTER.md "Quarter-size residual").
+REDUCED_RESIDUAL_QUALITY_STEPS = {1: (0, 14), 2: (28, 42)}
 #: Mean squared prediction error (RGB in [0,1]) below which the residual is not even analysed.
 SKIP_MSE = (0.25 / 255) ** 2
 #: Motion smoothing the encoder tries (block x block groups of H/4 vectors averaged): 1 = as estimated,
@@ -420,9 +420,8 @@ class PFrameCodec:
         if self.half_residual:
             # the plain per-frame choice: weighting the half size's distortion 2x (it is what later
             # frames predict from) measured worse, -1.5 % instead of -6.3 % on the training clips
-            for halvings in REDUCED_RESIDUAL_FLAGS:
+            for halvings, steps in REDUCED_RESIDUAL_QUALITY_STEPS.items():
                 small = half_picture(a.cur, halvings), half_picture(a.pred, halvings)  # shared by the steps
-                steps = HALF_RESIDUAL_QUALITY_STEPS if halvings == 1 else QUARTER_RESIDUAL_QUALITY_STEPS
                 options += [self.code_half(a, q, *small, halvings=halvings)
                             for q in sorted({min(100, a.quality + step) for step in steps})]
         return min(options, key=lambda o: cost(*o))  # ties go to the first: skip, plain, motion AQ, half, quarter
@@ -487,15 +486,13 @@ class PFrameCodec:
                 raise ZVC69FormatError(f"{where}: {len(view) - pos} stray bytes after a skipped residual")
             return ParsedPFrame(motion, False)
         levels = half_quality = None
-        halvings = 0
-        if flag in (RESIDUAL_CODED_HALF, RESIDUAL_CODED_QUARTER):
-            size = "half" if flag == RESIDUAL_CODED_HALF else "quarter"
+        halvings = HALVINGS_OF_FLAG.get(flag, 0)
+        if halvings:
             if pos >= len(view) or view[pos] > 100:
-                raise ZVC69FormatError(f"{where}: {size}-size residual quality "
+                raise ZVC69FormatError(f"{where}: {('half', 'quarter')[halvings - 1]}-size residual quality "
                                        + ("byte missing" if pos >= len(view) else f"{view[pos]} is outside 0..100"))
             half_quality = view[pos]
             pos += 1
-            halvings = 1 if flag == RESIDUAL_CODED_HALF else 2
             lh, lw = half_latent_size(latent_hw, halvings)
         elif flag == RESIDUAL_CODED_MOTION_AQ:
             strength = view[pos] if pos < len(view) else 0
