@@ -411,8 +411,8 @@ def compare_with_reference(bundle_dir: Path, ref: dict, precision: str = "fp32")
     if x.shape[1] % 64 or x.shape[2] % 64:
         raise ValueError("reference picture must be a multiple of 64 in both dimensions")
     lat = codec.analyse(x, 0)
-    data, symbols = codec.code(lat)
-    y_hat = symbols + lat.mean
+    data, symbols, mean = codec.code(lat)
+    y_hat = symbols + mean
     x_dec = codec.decompress(data, symbols.shape[1:], 0)
     x_same = codec.synthesise(np.zeros_like(symbols), np.asarray(ref["y_hat"], np.float32), 0)
     ref_x = np.asarray(ref["x_hat"])

@@ -212,8 +212,8 @@ def test_reduced_size_residual_header_errors(flag, tail, message):
 
 
 def test_low_rate_stream_with_reduced_size_residuals_decodes_as_encoded():
-    frames = example_frames(8)
-    enc = Encoder(EncoderConfig(width=320, height=136, quality=10, gop=8))
+    frames = example_frames(12)  # quality 12: flags 3 and 4 both occur (session 13 bundle)
+    enc = Encoder(EncoderConfig(width=320, height=136, quality=12, gop=12))
     recons, packets = [], []
     for f in frames:
         packets += enc.encode(f)
@@ -226,12 +226,12 @@ def test_low_rate_stream_with_reduced_size_residuals_decodes_as_encoded():
         residual_flags.append(p.data[used])
     assert {RESIDUAL_CODED_HALF, RESIDUAL_CODED_QUARTER} <= set(residual_flags), residual_flags
     buf = io.BytesIO()
-    encode_to_stream(Encoder(EncoderConfig(width=320, height=136, quality=10, gop=8)), frames, buf)
+    encode_to_stream(Encoder(EncoderConfig(width=320, height=136, quality=12, gop=12)), frames, buf)
     reader = StreamReader(io.BytesIO(buf.getvalue()))
     dec = Decoder(reader.header)
     for (fh, payload), want in zip(reader.iter_frames(), recons, strict=True):
         np.testing.assert_array_equal(dec.decode_rgb(fh, payload), want)
-    assert not Encoder(EncoderConfig(width=320, height=136, quality=10, gop=8, reduced_res=False)).inter.half_residual
+    assert not Encoder(EncoderConfig(width=320, height=136, quality=12, gop=12, reduced_res=False)).inter.half_residual
 
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["half", "quarter"])

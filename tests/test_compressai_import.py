@@ -79,7 +79,7 @@ def test_bundle_matches_torch_model(imported, arch):
     rng = np.random.default_rng(0)
     x = np.clip(rng.normal(0.5, 0.2, (3, 128, 192)), 0, 1).astype(np.float32)
     lat = codec.analyse(x, 57)
-    data, symbols = codec.code(lat)
+    data, symbols, _ = codec.code(lat)
     x_dec = codec.decompress(data, symbols.shape[1:], 57)
     model = load_model(sd)
     with torch.no_grad():

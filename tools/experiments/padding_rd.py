@@ -29,8 +29,7 @@ for name, frames in clips:
         padded, _ = pad_to_multiple(x, 64, mode)
         points[mode] = []
         for q in (0, 14, 29, 43, 57, 71, 86, 100):
-            data, symbols = intra.code(intra.analyse(padded, q))
-            mean = intra.parse(data, (padded.shape[1] // 16, padded.shape[2] // 16))[2]
+            data, symbols, mean = intra.code(intra.analyse(padded, q))
             rec = np.clip(intra.synthesise(symbols, mean, q)[:, :h, :w], 0, 1) * 255
             mse = float(np.mean((rec - rgb.transpose(2, 0, 1)) ** 2))
             points[mode].append((8 * len(data) / (h * w), 10 * np.log10(255**2 / mse)))

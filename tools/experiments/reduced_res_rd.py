@@ -39,8 +39,8 @@ def code(enc: Encoder, src: np.ndarray, picture: np.ndarray, q: int, upsample: b
     """(bpp, MSE of the visible picture) of one intra coding, upsampled as the decoder does."""
     h, w = src.shape[1:]
     lat = enc.intra.analyse(picture, q)
-    data, symbols = enc.intra.code(lat)
-    recon = enc.intra.synthesise(symbols, lat.mean, q)
+    data, symbols, mean = enc.intra.code(lat)
+    recon = enc.intra.synthesise(symbols, mean, q)
     if upsample:
         recon = upsample_to(recon, enc.padded_size)
     mse = float(np.mean(np.square(np.clip(recon[:, :h, :w], 0, 1) - src, dtype=np.float64)))

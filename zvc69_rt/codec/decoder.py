@@ -75,7 +75,16 @@ class Decoder:
             runners, self.backend_name = load_runners(self.bundle, backend, precision, graphs)
         else:
             self.backend_name = "injected"
-        self.intra = IntraCodec(self.bundle, runners)
+        if int(file_header.flags) & HeaderFlags.GMM_ENTROPY:
+            raise ZVC69FormatError("file header: GMM_ENTROPY is set; this decoder codes with Gaussian "
+                                   "conditionals only and cannot decode Gaussian-mixture streams")
+        checker = bool(int(file_header.flags) & HeaderFlags.CHECKERBOARD)
+        if checker and not self.bundle.has_checkerboard:
+            raise ZVC69FormatError(
+                "file header: CHECKERBOARD is set but the model bundle has no checkerboard context tables "
+                "(decode with --model pointing at the bundle the stream was made with)"
+            )
+        self.intra = IntraCodec(self.bundle, runners, checkerboard=checker)
         self.inter = PFrameCodec(self.bundle, runners) if has_inter else None
         self.bidir = BFrameCodec(self.inter) if self.inter is not None else None
         self.reorder = bool(int(file_header.flags) & HeaderFlags.HAS_B_FRAMES)

@@ -238,8 +238,7 @@ class Encoder:
         elif keyframe:
             work.latents = self.intra.analyse(self._intra_picture(work.x), q)
             if self.inter is not None:  # the next P-frame predicts from what the decoder will see
-                lat = work.latents
-                self._reference = self.intra.synthesise(np.rint(lat.y - lat.mean).astype(np.int32), lat.mean, q)
+                self._reference = self.intra.synthesise(*self.intra.quantise(work.latents), q)
             if rc.needs_bits:  # the next frame's quality depends on this frame's size
                 work.data = self.intra.code(work.latents)[0]
                 work.latents = None
@@ -288,8 +287,8 @@ class Encoder:
         when the full-size one costs over 2.5x that (the half-size cost has been >= 48 % of the
         full-size one on the clips' first frames)."""
         lat = self.intra.analyse(self._intra_picture(x), q)
-        best = IntraChoice(self.intra.code(lat)[0], self.intra.synthesise(np.rint(lat.y - lat.mean).astype(np.int32),
-                                                                           lat.mean, q), 0, q)
+        data, symbols, mean = self.intra.code(lat)
+        best = IntraChoice(data, self.intra.synthesise(symbols, mean, q), 0, q)
         if not self.reduced_res:
             return best
         best_cost = self._intra_cost(x, best.data, best.recon, q)
@@ -299,8 +298,8 @@ class Encoder:
         small, _ = pad_to_multiple(downsample_2x(x[:, :h, :w]), self.bundle.alignment, self.config.padding)
         for q2 in sorted({min(100, q + step) for step in REDUCED_RES_QUALITY_STEPS}):
             lat = self.intra.analyse(small, q2)
-            data, symbols = self.intra.code(lat)
-            recon = upsample_to(self.intra.synthesise(symbols, lat.mean, q2), self.padded_size)
+            data, symbols, mean = self.intra.code(lat)
+            recon = upsample_to(self.intra.synthesise(symbols, mean, q2), self.padded_size)
             cost = self._intra_cost(x, data, recon, q)
             if cost < best_cost:
                 best, best_cost = IntraChoice(data, recon, int(FrameFlags.REDUCED_RES), q2), cost

@@ -11,6 +11,8 @@ def make_file_header(config: EncoderConfig, bundle: ModelBundle, gop: int, total
     # INTEGERIZED: scale indexes come from the exact integer head; imported bundles with a
     # float scale path (docs/COMPRESSAI.md) leave it clear
     flags = HeaderFlags.INTEGERIZED if bundle.integerized else HeaderFlags(0)
+    if bundle.has_checkerboard:  # I-frame y in two payloads with the bundle's context tables
+        flags |= HeaderFlags.CHECKERBOARD
     if config.bframes and gop > 1:
         flags |= HeaderFlags.HAS_B_FRAMES
     return FileHeader(

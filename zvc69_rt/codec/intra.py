@@ -8,6 +8,11 @@
 Split into analyse/code (encoder) and parse/synthesise (decoder) so the pipelined
 scheduler can run the backend stages and the CPU entropy stages on different workers.
 
+With a bundle that has checkerboard tables (the CHECKERBOARD stream flag), the y data is
+two payloads, anchors then non-anchors, and the non-anchors' mean and scale index come
+from the decoded anchors (codec/checkerboard.py); quantise() gives the symbols and mean
+the decoder will see either way.
+
 Imported bundles (docs/COMPRESSAI.md) differ in two optional ways, both off for our own
 bundles, whose streams are unchanged:
   * manifest "scale_path": "float": hyper_synthesis outputs mean and scale, and the
@@ -23,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from zvc69_rt import entropy
+from zvc69_rt.codec import checkerboard
+from zvc69_rt.codec.checkerboard import CheckerboardContext
 from zvc69_rt.errors import EntropyDecodeError, ZVC69FormatError
 from zvc69_rt.models.bundle import ModelBundle
 from zvc69_rt.models.scale_head import IntegerScaleHead
@@ -49,7 +56,10 @@ class IntraLatents:
 
 
 class IntraCodec:
-    def __init__(self, bundle: ModelBundle, runners: dict, num_slices: int | None = None):
+    def __init__(self, bundle: ModelBundle, runners: dict, num_slices: int | None = None,
+                 checkerboard: bool | None = None):
+        """checkerboard: code I-frames with the bundle's checkerboard context (None: whenever
+        the bundle has one; a decoder passes the stream's CHECKERBOARD flag)."""
         self.bundle = bundle
         self.analysis = runners["analysis"]
         self.hyper_synthesis = runners["hyper_synthesis"]
@@ -76,6 +86,14 @@ class IntraCodec:
         self.num_slices = num_slices
         self.M = bundle.latent_channels
         self.N = bundle.hyperprior_channels
+        # fitted for the integer scale head's indexes only (imported float-scale bundles have none)
+        context = None if self.float_scale else CheckerboardContext.from_tables(t, self.M)
+        if checkerboard and context is None:
+            raise ZVC69FormatError(
+                "the stream uses the checkerboard context (CHECKERBOARD flag) but the model bundle has no "
+                "context tables; decode with the bundle the stream was made with"
+            )
+        self.context = context if checkerboard is not False else None
 
     # -- quality -------------------------------------------------------------------
     def gain_vectors(self, quality: int) -> tuple[np.ndarray, np.ndarray]:
@@ -135,13 +153,36 @@ class IntraCodec:
         idx = coder.check_index(index, self.y_table.rows, "decode_gaussian")
         return coder.decode(data, idx.shape, idx, self.y_table)
 
-    def code(self, lat: IntraLatents) -> tuple[bytes, np.ndarray]:
-        """CPU half of the encoder: entropy code. Returns (frame data, symbols)."""
-        index = lat.scale_index if lat.scale_index is not None else self.scale_head(lat.z_hat)
-        symbols = np.rint(lat.y - lat.mean).astype(np.int32)
+    def _scale_index(self, lat: IntraLatents) -> np.ndarray:
+        return lat.scale_index if lat.scale_index is not None else self.scale_head(lat.z_hat)
+
+    def quantise(self, lat: IntraLatents, index: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(symbols int32, mean float32) as the decoder will see them: y_hat = symbols + mean."""
+        if self.context is None:
+            return np.rint(lat.y - lat.mean).astype(np.int32), lat.mean
+        sym_a, sym_n, mean_a, mean_n, _ = self._two_pass(lat, self._scale_index(lat) if index is None else index)
+        return checkerboard.merge(sym_a, sym_n), checkerboard.merge(mean_a, mean_n)
+
+    def _two_pass(self, lat: IntraLatents, index: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Checkerboard quantisation: anchor and non-anchor symbols and means, and the
+        non-anchors' scale index (each [M, h, w/2])."""
+        y_a, y_n = checkerboard.split(lat.y)
+        mean_a, _ = checkerboard.split(lat.mean)
+        sym_a = np.rint(y_a - mean_a).astype(np.int32)
+        mean_n, index_n = self.context.non_anchor_parameters(sym_a, lat.mean, index)
+        return sym_a, np.rint(y_n - mean_n).astype(np.int32), mean_a, mean_n, index_n
+
+    def code(self, lat: IntraLatents) -> tuple[bytes, np.ndarray, np.ndarray]:
+        """CPU half of the encoder: entropy code. Returns (frame data, symbols, mean), the
+        last two as quantise() gives them (what synthesise needs for the decoder's picture)."""
+        index = self._scale_index(lat)
         zdata = entropy.encode_factorized(lat.z_hat, self.z_table, num_slices=self.num_slices)
-        ydata = self._encode_y(symbols, index)
-        return zdata + ydata, symbols
+        if self.context is None:
+            symbols, mean = self.quantise(lat, index)
+            return zdata + self._encode_y(symbols, index), symbols, mean
+        sym_a, sym_n, mean_a, mean_n, index_n = self._two_pass(lat, index)
+        ydata = self._encode_y(sym_a, checkerboard.split(index)[0]) + self._encode_y(sym_n, index_n)
+        return zdata + ydata, checkerboard.merge(sym_a, sym_n), checkerboard.merge(mean_a, mean_n)
 
     # -- decoder -------------------------------------------------------------------
     def parse(self, data: bytes | memoryview, latent_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -156,18 +197,27 @@ class IntraCodec:
             raise EntropyDecodeError(f"hyperprior payload: {exc}") from exc
         z_hat = entropy.decode_factorized(view[:zlen], self.z_table, (self.N, h // 4, w // 4))
         ylen = entropy.payload_size(view, zlen)
-        if zlen + ylen != len(view):
+        nlen = 0 if self.context is None else entropy.payload_size(view, zlen + ylen)
+        if zlen + ylen + nlen != len(view):
             raise EntropyDecodeError(
-                f"I-frame data is {len(view)} bytes but its payloads account for {zlen + ylen}"
+                f"I-frame data is {len(view)} bytes but its payloads account for {zlen + ylen + nlen}"
             )
         if self.float_scale:
             mean, index = self._hyper(z_hat)
             symbols = self._decode_y(view[zlen:], index)
-        else:
-            index = self.scale_head(z_hat)
+            return z_hat, symbols, mean
+        index = self.scale_head(z_hat)
+        if self.context is None:
             symbols = self._decode_y(view[zlen:], index)
             mean, _ = self._hyper(z_hat)
-        return z_hat, symbols, mean
+            return z_hat, symbols, mean
+        index_a, _ = checkerboard.split(index)
+        sym_a = self._decode_y(view[zlen:zlen + ylen], index_a)
+        mean, _ = self._hyper(z_hat)  # the non-anchors' scale needs only integers, their mean this
+        mean_a, _ = checkerboard.split(mean)
+        mean_n, index_n = self.context.non_anchor_parameters(sym_a, mean, index)
+        sym_n = self._decode_y(view[zlen + ylen:], index_n)
+        return z_hat, checkerboard.merge(sym_a, sym_n), checkerboard.merge(mean_a, mean_n)
 
     def synthesise(self, symbols: np.ndarray, mean: np.ndarray, quality: int) -> np.ndarray:
         """y_hat -> reconstructed float32 [3, H, W] in [0, 1]."""

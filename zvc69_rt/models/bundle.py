@@ -100,6 +100,11 @@ class ModelBundle:
         return self.scale_path == "integer"
 
     @property
+    def has_checkerboard(self) -> bool:
+        """Context tables for I-frame latents (codec/checkerboard.py); integer scale path only."""
+        return self.integerized and "ctx_lut" in self.tables
+
+    @property
     def single_rate(self) -> bool:
         """True for bundles with one rate point (e.g. imported CompressAI models): quality is ignored."""
         return bool(self.manifest.get("single_rate", False))
