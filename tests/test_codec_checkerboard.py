@@ -240,3 +240,28 @@ def test_kernel_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match="hyper scale index"):
         ctx.non_anchor_parameters(np.zeros((2, 4, 2), np.int32), np.zeros((2, 4, 4), np.float32),
                                   np.full((2, 4, 4), 64, np.uint8))
+
+
+def test_fit_recovers_a_planted_context():
+    """onnx_export.fit_checkerboard on synthetic latents whose non-anchors are wider where
+    their anchor neighbours are active and lean toward their neighbours' mean: the fitted
+    lookup must widen with activity and alpha must find the lean."""
+    from onnx_export.fit_checkerboard import _non_anchor_context, _symbol_bits, fit
+    from zvc69_rt.entropy.gaussian import SCALE_TABLE, gaussian_table
+
+    rng = np.random.default_rng(0)
+    m, h, w = 2, 16, 16
+    rows = []
+    for _ in range(60):
+        anchors = rng.choice([0.0, 6.0], size=(m, h, w // 2)) * rng.standard_normal((m, h, w // 2))
+        mean = np.zeros((m, h, w), np.float32)
+        activity, neighbours = checkerboard.anchor_context(np.rint(anchors).astype(np.int32), mean)
+        scale = np.where(activity >= 8, 4.0, 0.5)
+        others = 0.5 * neighbours + scale * rng.standard_normal(neighbours.shape)
+        y = checkerboard.merge(anchors.astype(np.float32), others.astype(np.float32))
+        index = np.full((m, h, w), 20, np.uint8)  # one hyper index everywhere: only the context differs
+        rows.append(_non_anchor_context(y, mean, index))
+    lut, alpha = fit(rows, _symbol_bits(gaussian_table()), min_count=50)
+    np.testing.assert_allclose(alpha, 0.5, atol=0.1)
+    quiet, busy = SCALE_TABLE[lut[:, 20, 0]], SCALE_TABLE[lut[:, 20, ACTIVITY_LEVELS - 1]]
+    assert np.all(quiet < 1.0) and np.all(busy > 2.5), (quiet, busy)

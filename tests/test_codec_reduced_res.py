@@ -211,22 +211,33 @@ def test_reduced_size_residual_header_errors(flag, tail, message):
         enc.inter.parse_residual(memoryview(bytes((5, 20))), 0, enc.latent_size, "P-frame", zero)
 
 
-def test_low_rate_stream_with_reduced_size_residuals_decodes_as_encoded():
-    frames = example_frames(12)  # quality 12: flags 3 and 4 both occur (session 13 bundle)
-    enc = Encoder(EncoderConfig(width=320, height=136, quality=12, gop=12))
+def _low_rate_run(frames, quality):
+    """(encoder reconstructions, residual flag of each P-frame) at this quality."""
+    from zvc69_rt.codec.motion import decode_motion
+
+    enc = Encoder(EncoderConfig(width=320, height=136, quality=quality, gop=12))
     recons, packets = [], []
     for f in frames:
         packets += enc.encode(f)
         recons.append(enc._reference.copy())
-    from zvc69_rt.codec.motion import decode_motion
+    grid = (enc.latent_size[0] * 4, enc.latent_size[1] * 4)
+    flags = [p.data[decode_motion(memoryview(p.data), 0, grid, "P")[1]] for p in packets[1:]]
+    return recons, flags
 
-    residual_flags = []
-    for p in packets[1:]:
-        _, used = decode_motion(memoryview(p.data), 0, (enc.latent_size[0] * 4, enc.latent_size[1] * 4), "P")
-        residual_flags.append(p.data[used])
-    assert {RESIDUAL_CODED_HALF, RESIDUAL_CODED_QUARTER} <= set(residual_flags), residual_flags
+
+def test_low_rate_stream_with_reduced_size_residuals_decodes_as_encoded():
+    """A stream that mixes half- (3) and quarter-size (4) residuals decodes to the encoder's
+    own reconstructions. Which low quality mixes both depends on the model (the quarter
+    size is rare on this clip), so the first of a few that does is used."""
+    frames = example_frames(12)
+    for quality in (12, 8, 14, 10):
+        recons, flags = _low_rate_run(frames, quality)
+        if {RESIDUAL_CODED_HALF, RESIDUAL_CODED_QUARTER} <= set(flags):
+            break
+    else:
+        pytest.fail(f"no quality in 8..14 mixes half- and quarter-size residuals (last flags {flags})")
     buf = io.BytesIO()
-    encode_to_stream(Encoder(EncoderConfig(width=320, height=136, quality=12, gop=12)), frames, buf)
+    encode_to_stream(Encoder(EncoderConfig(width=320, height=136, quality=quality, gop=12)), frames, buf)
     reader = StreamReader(io.BytesIO(buf.getvalue()))
     dec = Decoder(reader.header)
     for (fh, payload), want in zip(reader.iter_frames(), recons, strict=True):
