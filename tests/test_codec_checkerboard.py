@@ -265,3 +265,18 @@ def test_fit_recovers_a_planted_context():
     np.testing.assert_allclose(alpha, 0.5, atol=0.1)
     quiet, busy = SCALE_TABLE[lut[:, 20, 0]], SCALE_TABLE[lut[:, 20, ACTIVITY_LEVELS - 1]]
     assert np.all(quiet < 1.0) and np.all(busy > 2.5), (quiet, busy)
+
+
+def test_extreme_decoded_symbols_stay_in_the_table():
+    """A hostile payload can decode to any int32 (escapes): the activity saturates instead of
+    overflowing, so the lookup never leaves the table (the kernel has no bounds checks)."""
+    m = 2
+    rng = np.random.default_rng(1)
+    lut = rng.integers(0, NUM_SCALE_INDEXES, (m, NUM_SCALE_INDEXES, ACTIVITY_LEVELS)).astype(np.uint8)
+    ctx = CheckerboardContext(lut, np.full(m, 0.5, np.float32))
+    extremes = np.array([np.iinfo(np.int32).min, np.iinfo(np.int32).max], np.int32)
+    anchors = extremes[rng.integers(0, 2, (m, 4, 2))]
+    mean, index = np.zeros((m, 4, 4), np.float32), np.full((m, 4, 4), 7, np.uint8)
+    _, got = ctx.non_anchor_parameters(anchors, mean, index)
+    np.testing.assert_array_equal(got, np.broadcast_to(lut[:, 7, ACTIVITY_LEVELS - 1][:, None, None], got.shape))
+    np.testing.assert_array_equal(checkerboard.anchor_context(anchors, mean)[0], ACTIVITY_LEVELS - 1)

@@ -122,22 +122,22 @@ def _non_anchor_kernel(anchors, mean, index, lut, alpha, out_mean, out_index):  
                 n = 0
                 if j >= 1:
                     s = anchors[c, i, (j - 1) >> 1]
-                    act += abs(s)
+                    act += min(abs(np.int64(s)), top)  # decoded symbols may be any int32
                     total += np.float32(s) + mean[c, i, j - 1]
                     n += 1
                 if j + 1 < w:
                     s = anchors[c, i, (j + 1) >> 1]
-                    act += abs(s)
+                    act += min(abs(np.int64(s)), top)  # decoded symbols may be any int32
                     total += np.float32(s) + mean[c, i, j + 1]
                     n += 1
                 if i >= 1:
                     s = anchors[c, i - 1, j >> 1]
-                    act += abs(s)
+                    act += min(abs(np.int64(s)), top)  # decoded symbols may be any int32
                     total += np.float32(s) + mean[c, i - 1, j]
                     n += 1
                 if i + 1 < h:
                     s = anchors[c, i + 1, j >> 1]
-                    act += abs(s)
+                    act += min(abs(np.int64(s)), top)  # decoded symbols may be any int32
                     total += np.float32(s) + mean[c, i + 1, j]
                     n += 1
                 hyper = mean[c, i, j]
@@ -152,7 +152,8 @@ def anchor_context(anchor_symbols: np.ndarray, mean: np.ndarray) -> tuple[np.nda
     hyper mean; only neighbours inside the picture count)."""
     m, h, w = mean.shape
     sym = merge(anchor_symbols.astype(np.int32, copy=False), np.zeros((m, h, w // 2), np.int32))
-    activity = np.minimum(_neighbour_sum(np.abs(sym)), ACTIVITY_LEVELS - 1)
+    activity = np.minimum(_neighbour_sum(np.minimum(np.abs(sym.astype(np.int64)), ACTIVITY_LEVELS - 1)),
+                          ACTIVITY_LEVELS - 1)
     is_anchor = merge(np.ones((1, h, w // 2), np.float32), np.zeros((1, h, w // 2), np.float32))
     y_hat = np.where(is_anchor > 0, sym + mean, np.float32(0))
     neighbours = _neighbour_sum(y_hat) / np.maximum(_neighbour_sum(is_anchor), 1)
