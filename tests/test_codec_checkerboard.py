@@ -117,8 +117,7 @@ def test_identity_tables_code_the_plain_symbols(bundle, runners):
     split: a check that the two passes put every symbol back where it belongs."""
     plain = IntraCodec(bundle, runners, checkerboard=False)
     ident = IntraCodec(bundle, runners)
-    object.__setattr__(ident, "context", CheckerboardContext.from_tables(_identity_context(bundle.latent_channels),
-                                                                         bundle.latent_channels))
+    ident.context = CheckerboardContext.from_tables(_identity_context(bundle.latent_channels), bundle.latent_channels)
     lat = plain.analyse(_photo(), 40)
     _, sym_plain, mean_plain = plain.code(lat)
     data, sym_ctx, mean_ctx = ident.code(lat)

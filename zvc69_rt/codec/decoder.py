@@ -69,22 +69,17 @@ class Decoder:
             raise ZVC69FormatError(
                 "file header: INTEGERIZED is set but the model bundle computes scale indexes in float"
             )
+        if int(file_header.flags) & HeaderFlags.GMM_ENTROPY:
+            raise ZVC69FormatError("file header: GMM_ENTROPY is set; this decoder codes with Gaussian "
+                                   "conditionals only and cannot decode Gaussian-mixture streams")
         has_inter = "inter" in self.bundle.manifest and file_header.gop_size > 1
         if runners is None:
             graphs = GRAPHS + (P_DECODER_GRAPHS if has_inter else ())
             runners, self.backend_name = load_runners(self.bundle, backend, precision, graphs)
         else:
             self.backend_name = "injected"
-        if int(file_header.flags) & HeaderFlags.GMM_ENTROPY:
-            raise ZVC69FormatError("file header: GMM_ENTROPY is set; this decoder codes with Gaussian "
-                                   "conditionals only and cannot decode Gaussian-mixture streams")
         checker = bool(int(file_header.flags) & HeaderFlags.CHECKERBOARD)
-        if checker and not self.bundle.has_checkerboard:
-            raise ZVC69FormatError(
-                "file header: CHECKERBOARD is set but the model bundle has no checkerboard context tables "
-                "(decode with --model pointing at the bundle the stream was made with)"
-            )
-        self.intra = IntraCodec(self.bundle, runners, checkerboard=checker)
+        self.intra = IntraCodec(self.bundle, runners, checkerboard=checker)  # refused without context tables
         self.inter = PFrameCodec(self.bundle, runners) if has_inter else None
         self.bidir = BFrameCodec(self.inter) if self.inter is not None else None
         self.reorder = bool(int(file_header.flags) & HeaderFlags.HAS_B_FRAMES)

@@ -87,11 +87,11 @@ class IntraCodec:
         self.M = bundle.latent_channels
         self.N = bundle.hyperprior_channels
         # fitted for the integer scale head's indexes only (imported float-scale bundles have none)
-        context = None if self.float_scale else CheckerboardContext.from_tables(t, self.M)
+        context = CheckerboardContext.from_tables(t, self.M) if bundle.has_checkerboard else None
         if checkerboard and context is None:
             raise ZVC69FormatError(
                 "the stream uses the checkerboard context (CHECKERBOARD flag) but the model bundle has no "
-                "context tables; decode with the bundle the stream was made with"
+                "context tables; decode with --model pointing at the bundle the stream was made with"
             )
         self.context = context if checkerboard is not False else None
 
