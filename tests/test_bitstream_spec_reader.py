@@ -100,7 +100,7 @@ def test_spec_reader_walks_writer_output(to_pipe):
     buf = bytes(sink.buf) if to_pipe else sink.getvalue()
     got = spec_read(buf)
     h = got["header"]
-    assert (h["version_major"], h["version_minor"]) == (1, 0)
+    assert (h["version_major"], h["version_minor"]) == (1, 1)
     assert h["flags"] == 0b10111  # HAS_INDEX, HAS_B_FRAMES, HAS_TRAILER, GMM_ENTROPY
     assert (h["width"], h["height"], h["framerate_num"], h["framerate_den"]) == (1280, 720, 25, 1)
     assert (h["gop_size"], h["quality_level"], h["color_space"], h["bit_depth"]) == (5, 64, 0, 8)

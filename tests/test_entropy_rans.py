@@ -136,12 +136,15 @@ def test_factorized_channel_order_matters():
     assert len(good) < len(swapped)  # the right rows make it cheap
 
 
-def test_legacy_stream_is_the_single_slice_stream():
+def test_legacy_stream_is_the_version_1_single_slice_stream():
     sym, idx = _latent((4, 6, 6), seed=11)
     legacy = entropy.encode_gaussian_legacy(sym, idx)
-    z = entropy.encode_gaussian(sym, idx, 1)
+    z = entropy.encode_gaussian(sym, idx, 1)  # version 2
+    assert len(legacy) < 128 and z[:8] == b"ZVCP\x02\x01\x06" + bytes([len(legacy)])
+    assert z[8:] == legacy
+    z = zvcp.pack([(0, 6)], [legacy], zvcp.VERSION_SPEC)
     assert z[8:24] == struct.pack("<IIII", 0, 6, 0, len(legacy))
-    assert z[24:] == legacy
+    assert np.array_equal(entropy.decode_gaussian(z, idx), sym)
     assert np.array_equal(entropy.decode_gaussian_legacy(legacy, idx), sym)
     with pytest.raises(EntropyDecodeError):
         entropy.decode_gaussian_legacy(legacy[:-1], idx)

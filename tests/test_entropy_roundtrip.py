@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zvc69_rt import entropy
+from zvc69_rt.entropy import coder, zvcp
 from zvc69_rt.entropy.gaussian import build_gaussian_table
 from zvc69_rt.errors import EntropyDecodeError
 
@@ -97,7 +98,8 @@ def test_truncated_payload_raises(cut):
 
 def test_hostile_slice_headers_are_rejected_before_decoding():
     sym, idx = _latent(6, (2, 8, 8))
-    data = bytearray(entropy.encode_gaussian(sym, idx, num_slices=2))
+    ranges, slices = coder.encode_slices(sym, idx, entropy.gaussian_table(), 2)
+    data = zvcp.pack(ranges, slices, zvcp.VERSION_SPEC)  # fixed-width slice headers to corrupt
     for field, value in [(0, 4), (1, 0), (2, 999), (3, 2**32 - 1)]:
         bad = bytearray(data)
         struct.pack_into("<I", bad, 8 + 4 * field, value)
@@ -106,7 +108,7 @@ def test_hostile_slice_headers_are_rejected_before_decoding():
     with pytest.raises(EntropyDecodeError, match="magic"):
         entropy.decode_gaussian(b"ZVCQ" + bytes(data[4:]), idx)
     with pytest.raises(EntropyDecodeError, match="version"):
-        entropy.decode_gaussian(b"ZVCP\x02" + bytes(data[5:]), idx)
+        entropy.decode_gaussian(b"ZVCP\x03" + bytes(data[5:]), idx)
 
 
 def test_wrong_index_range_is_refused():

@@ -1,4 +1,5 @@
-"""ZVCP container: exact byte layout, payload_size, and header validation errors."""
+"""ZVCP container: exact byte layouts (version 1, the spec's, and version 2, what we write),
+payload_size, and header validation errors."""
 
 import struct
 
@@ -6,15 +7,24 @@ import numpy as np
 import pytest
 
 from zvc69_rt import entropy
-from zvc69_rt.entropy import zvcp
+from zvc69_rt.entropy import coder, zvcp
 from zvc69_rt.errors import EntropyDecodeError, ZVC69FormatError
 
 
-def _payload(h=10, slices=3, c=2, w=4):
+def _payload(h=10, slices=3, c=2, w=4, version=zvcp.VERSION_SPEC):
+    """A Gaussian payload written as the given ZVCP version."""
     rng = np.random.default_rng(h * 31 + slices)
     sym = rng.integers(-3, 4, (c, h, w)).astype(np.int32)
     idx = rng.integers(0, 64, (c, h, w)).astype(np.uint8)
-    return entropy.encode_gaussian(sym, idx, slices), sym, idx
+    ranges, parts = coder.encode_slices(sym, idx, entropy.gaussian_table(), slices)
+    return zvcp.pack(ranges, parts, version), sym, idx
+
+
+def test_encoder_writes_version_2():
+    sym = np.zeros((2, 6, 3), np.int32)
+    data = entropy.encode_gaussian(sym, np.zeros(sym.shape, np.uint8), 2)
+    assert data[:6] == b"ZVCP\x02\x02"
+    assert np.array_equal(entropy.decode_gaussian(data, np.zeros(sym.shape, np.uint8)), sym)
 
 
 def test_byte_layout_matches_the_spec():
@@ -31,7 +41,7 @@ def test_byte_layout_matches_the_spec():
 
 
 def test_pack_writes_what_parse_reads():
-    data = zvcp.pack([(0, 2), (2, 5)], [b"abcdefgh", b"0123456789"])
+    data = zvcp.pack([(0, 2), (2, 5)], [b"abcdefgh", b"0123456789"], zvcp.VERSION_SPEC)
     assert data == (b"ZVCP\x01\x02\x00\x00" + struct.pack("<IIII", 0, 2, 0, 8) + struct.pack("<IIII", 2, 3, 8, 10)
                     + b"abcdefgh0123456789")
     rs, re_, ds, sz, total = zvcp.parse(data, 5)
@@ -41,9 +51,31 @@ def test_pack_writes_what_parse_reads():
     assert list(ds) == [43, 51] and total == len(data)
 
 
-def test_payload_size_lets_payloads_be_concatenated():
-    a, *_ = _payload(h=10, slices=3)
-    b, *_ = _payload(h=7, slices=2)
+def test_version_2_layout_is_varint_rows_and_sizes():
+    data = zvcp.pack([(0, 2), (2, 300)], [b"abcdefgh", bytes(200)])
+    assert data == b"ZVCP\x02\x02" + b"\x02\x08" + b"\xaa\x02" + b"\xc8\x01" + b"abcdefgh" + bytes(200)
+    rs, re_, ds, sz, total = zvcp.parse(data, 300)
+    assert list(rs) == [0, 2] and list(re_) == [2, 300] and list(ds) == [12, 20] and list(sz) == [8, 200]
+    assert total == len(data)
+    rs, re_, ds, sz, total = zvcp.parse(b"xyz" + data, 300, offset=3)
+    assert list(ds) == [15, 23] and total == len(data)
+    # one slice: 8 header bytes for a short payload instead of version 1's 24
+    assert len(zvcp.pack([(0, 5)], [bytes(100)])) - 100 == 8
+    with pytest.raises(ValueError, match="contiguous"):
+        zvcp.pack([(0, 2), (3, 5)], [b"a", b"b"])
+
+
+@pytest.mark.parametrize("version", zvcp.VERSIONS)
+def test_both_versions_decode_to_the_same_symbols(version):
+    data, sym, idx = _payload(h=10, slices=3, version=version)
+    assert data[4] == version
+    assert np.array_equal(entropy.decode_gaussian(data, idx), sym)
+
+
+@pytest.mark.parametrize("version", zvcp.VERSIONS)
+def test_payload_size_lets_payloads_be_concatenated(version):
+    a, *_ = _payload(h=10, slices=3, version=version)
+    b, *_ = _payload(h=7, slices=2, version=version)
     buf = a + b + b"tail"
     assert entropy.payload_size(buf) == len(a)
     assert entropy.payload_size(buf, len(a)) == len(b)
@@ -60,7 +92,8 @@ def _bad_payloads():
     data, _, _ = _payload(h=10, slices=3)
     size0 = struct.unpack_from("<I", data, 8 + 12)[0]
     yield "magic", _with(data, 0, "<4s", b"ZVCQ")
-    yield "version", _with(data, 4, "<B", 2)
+    yield "version", _with(data, 4, "<B", 3)
+    yield "version", _with(data, 4, "<B", 0)
     yield "slice count is 0", _with(data, 5, "<B", 0)
     yield "reserved", _with(data, 6, "<H", 1)
     yield "slice headers need", _with(data, 5, "<B", 200)
@@ -74,6 +107,30 @@ def _bad_payloads():
     yield "truncated", data[:-1]
     yield "header", data[:7]
     yield "header", b""
+
+
+def _bad_compact_payloads():
+    data, _, _ = _payload(h=10, slices=3, version=zvcp.VERSION_COMPACT)
+    assert data[6:12] == b"\x03" + bytes([data[7]]) + b"\x03" + bytes([data[9]]) + b"\x04" + bytes([data[11]])
+    yield "slice count is 0", _with(data, 5, "<B", 0)
+    yield "rows > 0", _with(data, 6, "<B", 0)
+    yield "cover", _with(data, 10, "<B", 5)  # rows past H
+    yield "cover", _with(data, 10, "<B", 3)  # rows short of H
+    yield "truncated", _with(data, 7, "<B", 0x7F)  # data_size past the buffer
+    yield "truncated", data[:-1]
+    yield "varint", data[:7]  # ends inside the slice headers
+    yield "varint", data[:6] + b"\x83\x00" + data[7:]  # 3 written in two bytes
+    yield "varint", data[:6] + b"\x80\x80\x80\x80\x80\x01" + data[7:]  # six bytes
+    yield "32 bits", data[:6] + b"\x80\x80\x80\x80\x10" + data[7:]  # 2^32
+    yield "header", data[:5]
+    yield "header", b"ZVCP"
+
+
+@pytest.mark.parametrize("what, bad", list(_bad_compact_payloads()), ids=lambda v: v if isinstance(v, str) else "")
+def test_malformed_version_2_headers_raise_entropy_decode_error(what, bad):
+    _, _, idx = _payload(h=10, slices=3)
+    with pytest.raises(EntropyDecodeError, match=what):
+        entropy.decode_gaussian(bad, idx)
 
 
 @pytest.mark.parametrize("what, bad", list(_bad_payloads()), ids=lambda v: v if isinstance(v, str) else "")
@@ -91,6 +148,9 @@ def test_huge_slice_sizes_do_not_allocate():
         entropy.payload_size(head)
     with pytest.raises(EntropyDecodeError):
         entropy.decode_gaussian(head, np.zeros((1, 255, 1), np.uint8))
+    head = b"ZVCP\x02\xff" + b"\x01\xff\xff\xff\xff\x0f" * 255
+    with pytest.raises(EntropyDecodeError, match="truncated"):
+        entropy.payload_size(head)
 
 
 def test_decode_shape_limits():

@@ -90,17 +90,32 @@ def test_quality_rises_at_most_max_rise_per_frame():
     from zvc69_rt.codec.ratecontrol import MAX_RISE
 
     rc = BitrateControl("vbr", 300_000, 25.0, 640, 272, gop=16)
-    q0 = rc.quality_for(0, FRAME_I)
-    rc.update(0, FRAME_I, 30_000)
-    qs = [q0]
-    for i in range(1, 6):
+    rc.quality_for(0, FRAME_I)
+    rc.update(0, FRAME_I, 12_000)
+    qs = [rc.quality_for(1, FRAME_P) + rc.p_offset]
+    rc.update(1, FRAME_P, 800)
+    for i in range(2, 7):
         qs.append(rc.quality_for(i, FRAME_P) + rc.p_offset)
         rc.update(i, FRAME_P, 800)
     assert all(b - a <= MAX_RISE for a, b in itertools.pairwise(qs)), qs
     assert qs[-1] > qs[0]  # it does rise
-    rc.quality_for(6, FRAME_P)
-    rc.update(6, FRAME_P, 10**6)
-    assert rc.quality_for(7, FRAME_P) + rc.p_offset < qs[-1] - MAX_RISE  # and falls fast
+    rc.quality_for(7, FRAME_P)
+    rc.update(7, FRAME_P, 10**6)
+    assert rc.quality_for(8, FRAME_P) + rc.p_offset < qs[-1] - MAX_RISE  # and falls fast
+
+
+def test_frame_1_follows_the_keyframe_the_priors_priced():
+    """Frame 0 is priced by the priors alone; the keyframe's real size may move frame 1 by more
+    than MAX_RISE (an easy clip, a keyframe of a quarter of the budget)."""
+    from zvc69_rt.codec.ratecontrol import MAX_RISE
+
+    rc = BitrateControl("vbr", 300_000, 25.0, 640, 272, gop=1)
+    q0 = rc.quality_for(0, FRAME_I)
+    rc.update(0, FRAME_I, 3_000)
+    q1 = rc.quality_for(1, FRAME_I)
+    rc.update(1, FRAME_I, 3_000)
+    assert q1 > q0 + MAX_RISE
+    assert rc.quality_for(2, FRAME_I) <= q1 + MAX_RISE
 
 
 def test_short_clip_with_wrong_slope_still_lands():

@@ -11,7 +11,9 @@ from zvc69_rt.errors import ZVC69FormatError
 
 MAGIC = b"ZVC69\x00"
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+#: 1 since session 14: entropy payloads are ZVCP version 2 (compact slice headers); 1.0 streams
+#: (ZVCP version 1) still decode. Readers accept any minor: payloads name their own version.
+VERSION_MINOR = 1
 SIZE = 64
 
 # magic, version_major, version_minor, flags, width, height, framerate_num, framerate_den,

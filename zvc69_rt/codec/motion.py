@@ -28,7 +28,8 @@ encoder's choice (the cheapest); they are plain bytes, so CDF selection is trivi
 identical on every machine.
 
 A global motion is common (a camera pan or zoom) and a predicted field of it still pays a
-ZVCP payload's fixed 32 bytes (header, slice, rANS states) for a few bytes of symbols:
+ZVCP payload's fixed bytes (header, slice, rANS states: 32 in version 1, ~16 in version 2)
+for a few bytes of symbols:
 a one-vector field took 41-45 bytes, 11 now; an affine one 31 bytes whatever its size.
 The affine field is generated in integer arithmetic (int64, arithmetic shift), so the
 encoder, which codes the field it generated from the same parameters, and the decoder
@@ -278,7 +279,9 @@ def estimate_motion_bits(motion: CodedMotion) -> float:
         return 8.0 * (HEADER_SIZE + 2)
     if (g := _global_mode(motion)) is not None:
         return 8.0 * (HEADER_SIZE + 2 + len(g[1]))
-    return 8.0 * (HEADER_SIZE + 2 + 8 + 16) + _cheapest(motion)[3]
+    # a one-slice ZVCP version 2 payload: 6-byte header, two 1-byte varints, and ~4 bytes of
+    # the two rANS states' flush beyond what the symbols carry
+    return 8.0 * (HEADER_SIZE + 2 + 6 + 2 + 4) + _cheapest(motion)[3]
 
 
 def encode_motion(motion: CodedMotion, num_slices: int | None = None) -> bytes:

@@ -41,7 +41,9 @@ scattered sizes (a clip whose every other frame repeats the last) were under-pri
 1.4x, and bikes.mp4 at 300k landed +15.7 % instead of +6.8 % (docs/INTER.md "Rate control").
 
 Quality falls as fast as the budget needs (``max_step`` once the fit has three frames) but
-rises at most ``MAX_RISE`` points per frame: one cheap frame is not a cheap clip.
+rises at most ``MAX_RISE`` points per frame: one cheap frame is not a cheap clip. The one
+exception is frame 1, which may go wherever the size of frame 0, the keyframe the priors
+alone priced, says (session 14: the priors are 0.5-1.2 in log2 bits too high on bikes).
 
 The quality chosen for the next frame makes the *GOP-average* predicted size (one I-frame
 at that quality and gop-1 P-frames at it minus the offset) match the budget, so I- and
@@ -274,9 +276,12 @@ class BitrateControl:
         qi = round(q)
         if self.last_quality is not None:
             # The priors may be far off for this content: no smoothing down until the fit has
-            # data; up, never faster than MAX_RISE (one cheap frame is not a cheap clip).
+            # data; up, never faster than MAX_RISE (one cheap frame is not a cheap clip), except
+            # right after frame 0: it was priced by the priors alone, and it is a keyframe, whose
+            # size samples the content (a P-frame's depends on its motion too).
             step = self.max_step if self.count >= 3 else 100
-            qi = min(max(qi, self.last_quality - step), self.last_quality + min(step, MAX_RISE))
+            rise = 100 if self.count == 1 else min(step, MAX_RISE)
+            qi = min(max(qi, self.last_quality - step), self.last_quality + rise)
         qi = min(max(qi, 0), 100)
         self.last_quality = qi
         q_frame = frame_quality(qi, frame_type, self.p_offset)

@@ -31,9 +31,9 @@ def auto_slices(height: int, symbols: int) -> int:
     """One slice per SYMBOLS_PER_SLICE symbols (at least MIN_ROWS_PER_SLICE rows each, at most 255).
 
     A function of the tensor alone, so a stream's bytes do not depend on the machine that
-    wrote it. Each slice costs 24 bytes (16 of header, 8 of rANS state): slicing by thread
-    count spent 4 slices (~100 bytes) on every payload of a 2-core machine and 32 (~770
-    bytes) on a 16-core one, ~10 % of a 640x272 P-frame. 2^18 symbols is ~1.7 ms of decode
+    wrote it. Each slice cost 24 bytes in ZVCP version 1 (16 of header, 8 of rANS state;
+    version 2: 2-6 + 8): slicing by thread count spent 4 slices (~100 bytes) on every payload
+    of a 2-core machine and 32 (~770 bytes) on a 16-core one, ~10 % of a 640x272 P-frame. 2^18 symbols is ~1.7 ms of decode
     on one core (~150 Msym/s, docs/ENTROPY.md): a 1080p I-frame latent (1.57 M) gets 6
     slices, a 4K one 24."""
     n = -(-int(symbols) // SYMBOLS_PER_SLICE)
@@ -114,7 +114,7 @@ def encode_slices(symbols: np.ndarray, index: np.ndarray | None, table: CdfTable
 def encode(symbols: np.ndarray, index: np.ndarray | None, table: CdfTable, num_slices: int | None) -> bytes:
     """Symbols -> ZVCP payload."""
     ranges, slices = encode_slices(symbols, index, table, num_slices)
-    return zvcp.pack(ranges, slices)
+    return zvcp.pack(ranges, slices, zvcp.VERSION)  # looked up per call: tests write version 1
 
 
 def decode(data: bytes | memoryview, shape: tuple[int, int, int], index: np.ndarray | None,
