@@ -15,7 +15,7 @@ Version 2, what we write since bitstream 1.1 (docs/ENTROPY.md "ZVCP")::
 Slices partition the tensor's rows [0, H) in order and their data is contiguous (version 1
 readers insist on it too), so version 2 leaves out what follows from that (start_row,
 data_offset) and the reserved field: a one-slice payload's header drops from 24 bytes to
-8-10, which is 2-5 % of a low-rate 640x272 P-frame (three payloads each). Little-endian;
+8-10, ~45 of the 300-600 bytes of a low-rate 640x272 P-frame (three payloads). Little-endian;
 varints are minimal (no redundant 0x80 continuation) and at most 5 bytes, below 2^32.
 Either way a payload's total length follows from its header alone (payload_size), so
 payloads can be concatenated without prefixes.
