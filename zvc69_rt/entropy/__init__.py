@@ -2,10 +2,12 @@
 
     symbols int32[C,H,W] + table rows (Gaussian scale index, or channel for the
     factorized prior) --rANS, one stream per row slice, prange--> ZVCP payload
+    small tensors decoded in turn (hyperprior, then latent) --one rANS stream--> ZVCP chain
 
 See docs/ENTROPY.md for the stream layout, the tables and the measured speed.
 """
 
+from zvc69_rt.entropy.chain import ChainReader, encode_chain
 from zvc69_rt.entropy.coder import auto_slices, warmup
 from zvc69_rt.entropy.factorized import decode_factorized, encode_factorized
 from zvc69_rt.entropy.gaussian import (
@@ -24,7 +26,7 @@ from zvc69_rt.entropy.legacy import (
     encode_gaussian_legacy,
 )
 from zvc69_rt.entropy.tables import PRECISION, CdfTable
-from zvc69_rt.entropy.zvcp import payload_size
+from zvc69_rt.entropy.zvcp import is_chain, payload_size
 
 __all__ = [
     "NUM_SCALES",
@@ -32,16 +34,19 @@ __all__ = [
     "SCALE_BOUND",
     "SCALE_TABLE",
     "CdfTable",
+    "ChainReader",
     "auto_slices",
     "decode_factorized",
     "decode_factorized_legacy",
     "decode_gaussian",
     "decode_gaussian_legacy",
+    "encode_chain",
     "encode_factorized",
     "encode_factorized_legacy",
     "encode_gaussian",
     "encode_gaussian_legacy",
     "gaussian_table",
+    "is_chain",
     "payload_size",
     "scale_to_index",
     "warmup",

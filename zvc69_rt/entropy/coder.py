@@ -169,3 +169,9 @@ def warmup() -> None:
     t = CdfTable.from_pmfs([np.array([0.5, 0.5])] * 2, np.zeros(2, np.int32))
     factorized.decode_factorized(factorized.encode_factorized(sym, t, 2), t, sym.shape)
     legacy.decode_gaussian_legacy(legacy.encode_gaussian_legacy(sym, idx), idx)
+    from zvc69_rt.entropy.chain import ChainReader, encode_chain
+
+    reader = ChainReader(encode_chain([(sym, None, t), (sym, idx, gaussian.gaussian_table())]))
+    reader.decode(t, sym.shape)
+    reader.decode(gaussian.gaussian_table(), sym.shape, idx)
+    reader.finish()

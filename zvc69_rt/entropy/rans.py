@@ -71,13 +71,30 @@ def _encode_range(sym, idx, per_channel, rinfo, enc, lo, hi, C, HW, out):
     Returns the start of the stream in out. out must have room for MAX_BYTES_PER_SYMBOL
     per symbol plus STATE_BYTES (stores are unconditional, see below).
     """
+    pos, xa, xb = _encode_core(sym, idx, per_channel, rinfo, enc, lo, hi, C, HW, out,
+                               np.int64(out.shape[0]), np.int64(RANS_L), np.int64(RANS_L))
+    return _flush(out, pos, xa, xb)
+
+
+@njit(nogil=True, cache=True)
+def _flush(out, pos, xa, xb):
+    """Write the two states before out[pos] (after symbol 0 the swaps left state 0 in xb and
+    state 1 in xa); returns the stream's start."""
+    pos -= STATE_BYTES
+    for i in range(4):
+        out[U(pos + i)] = (xb >> (8 * i)) & 0xFF
+        out[U(pos + 4 + i)] = (xa >> (8 * i)) & 0xFF
+    return pos
+
+
+@njit(nogil=True, cache=True)
+def _encode_core(sym, idx, per_channel, rinfo, enc, lo, hi, C, HW, out, pos, xa, xb):
+    """The symbols of [lo, hi) of every channel, last first, written before out[pos] from
+    states (xa, xb); returns (pos, xa, xb) for the symbols before them or the flush."""
     blk = hi - lo
     total = C * blk
-    pos = np.int64(out.shape[0])
     # Symbols go in reverse; symbol k uses state k & 1. xa is the state of the symbol
     # being coded, xb the other one; they swap after every symbol.
-    xa = np.int64(RANS_L)
-    xb = np.int64(RANS_L)
     c = C - 1
     j = hi - 1
     q = c * HW + j
@@ -132,12 +149,7 @@ def _encode_range(sym, idx, per_channel, rinfo, enc, lo, hi, C, HW, out):
             j = hi - 1
             c -= 1
             q -= HW - blk
-    # After symbol 0 the swap left state 0 in xb and state 1 in xa.
-    pos -= STATE_BYTES
-    for i in range(4):
-        out[U(pos + i)] = (xb >> (8 * i)) & 0xFF
-        out[U(pos + 4 + i)] = (xa >> (8 * i)) & 0xFF
-    return pos
+    return pos, xa, xb
 
 
 # ----------------------------------------------------------------------------- decode
@@ -155,7 +167,20 @@ def _decode_range(buf, start, size, idx, per_channel, rinfo, cdf, lut, lo, hi, C
         xb |= np.int64(buf[U(start + 4 + i)]) << (8 * i)
     if xa < RANS_L or xb < RANS_L or xa >= (RANS_L << 8) or xb >= (RANS_L << 8):
         return ERR_FINAL
-    p = start + STATE_BYTES
+    status, p, xa, xb = _decode_core(buf, start + STATE_BYTES, last, idx, per_channel, rinfo, cdf, lut,
+                                     lo, hi, C, HW, out, xa, xb)
+    if status != OK:
+        return status
+    # After the last symbol (index total - 1) the states have swapped total times.
+    if xa != RANS_L or xb != RANS_L or p != end:
+        return ERR_FINAL
+    return OK
+
+
+@njit(nogil=True, cache=True)
+def _decode_core(buf, p, last, idx, per_channel, rinfo, cdf, lut, lo, hi, C, HW, out, xa, xb):
+    """Decode [lo, hi) of every channel from states (xa, xb) and buf[p:last + 1];
+    returns (status, p, xa, xb) for the symbols after them or the final check."""
     blk = hi - lo
     total = C * blk
     c = 0
@@ -234,12 +259,7 @@ def _decode_range(buf, start, size, idx, per_channel, rinfo, cdf, lut, lo, hi, C
             j = lo
             c += 1
             q += HW - blk
-    if status != OK:
-        return status
-    # After the last symbol (index total - 1) the states have swapped total times.
-    if xa != RANS_L or xb != RANS_L or p != end:
-        return ERR_FINAL
-    return OK
+    return status, p, xa, xb
 
 
 # ----------------------------------------------------------------------------- slices
@@ -274,3 +294,24 @@ def encode_one(sym, idx, per_channel, rinfo, enc, lo, hi, C, HW, out):
 def decode_one(buf, start, size, idx, per_channel, rinfo, cdf, lut, lo, hi, C, HW, out):
     """Single-thread decode of one range (benchmarks)."""
     return _decode_range(buf, start, size, idx, per_channel, rinfo, cdf, lut, lo, hi, C, HW, out)
+
+
+# ----------------------------------------------------------------------------- chains
+# Several tensors in one stream (ZVCP version 3, entropy/chain.py): the encoder codes the
+# parts last first and carries the states across them; symbol k of the whole chain uses
+# state k & 1, so the decoder takes the parts in order with the same two states.
+@njit(nogil=True, cache=True)
+def encode_part(sym, idx, per_channel, rinfo, enc, C, HW, out, pos, xa, xb):
+    """All of a [C, HW] tensor before out[pos], from states (xa, xb); returns (pos, xa, xb)."""
+    return _encode_core(sym, idx, per_channel, rinfo, enc, 0, HW, C, HW, out, pos, xa, xb)
+
+
+@njit(nogil=True, cache=True)
+def flush_states(out, pos, xa, xb):
+    return _flush(out, pos, xa, xb)
+
+
+@njit(nogil=True, cache=True)
+def decode_part(buf, p, last, idx, per_channel, rinfo, cdf, lut, C, HW, out, xa, xb):
+    """All of a [C, HW] tensor from states (xa, xb) and buf[p:last + 1]; returns (status, p, xa, xb)."""
+    return _decode_core(buf, p, last, idx, per_channel, rinfo, cdf, lut, 0, HW, C, HW, out, xa, xb)

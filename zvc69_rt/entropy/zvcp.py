@@ -12,6 +12,11 @@ Version 2, what we write since bitstream 1.1 (docs/ENTROPY.md "ZVCP")::
     slice headers: num_rows uLEB128, data_size uLEB128
     slice data, concatenated
 
+Version 3, a chain (entropy/chain.py): several small tensors in one rANS stream, decoded in
+order, so that one's symbols may select the next one's tables::
+
+    "ZVCP" | version u8 = 3 | part count u8 | stream size uLEB128 | stream
+
 Slices partition the tensor's rows [0, H) in order and their data is contiguous (version 1
 readers insist on it too), so version 2 leaves out what follows from that (start_row,
 data_offset) and the reserved field: a one-slice payload's header drops from 24 bytes to
@@ -32,9 +37,10 @@ from zvc69_rt.errors import EntropyDecodeError
 MAGIC = b"ZVCP"
 VERSION_SPEC = 1
 VERSION_COMPACT = 2
+VERSION_CHAIN = 3
 #: What pack() writes unless told otherwise.
 VERSION = VERSION_COMPACT
-VERSIONS = (VERSION_SPEC, VERSION_COMPACT)
+VERSIONS = (VERSION_SPEC, VERSION_COMPACT)  # sliced payloads of one tensor
 HEADER = struct.Struct("<4sBBH")  # version 1
 HEADER_COMPACT = struct.Struct("<4sBB")  # version 2
 SLICE = struct.Struct("<IIII")
@@ -105,8 +111,10 @@ def parse(buf: bytes | memoryview, height: int | None = None, offset: int = 0):
     magic, version, count = HEADER_COMPACT.unpack_from(view, offset)
     if magic != MAGIC:
         raise EntropyDecodeError(f"ZVCP payload: bad magic {bytes(magic)!r} (expected b'ZVCP')")
+    if version == VERSION_CHAIN:
+        raise EntropyDecodeError("ZVCP payload: version 3 (a chain of tensors) where one sliced tensor belongs")
     if version not in VERSIONS:
-        raise EntropyDecodeError(f"ZVCP payload: unknown version {version} (this decoder reads {VERSIONS})")
+        raise EntropyDecodeError(f"ZVCP payload: unknown version {version} (this decoder reads 1, 2 and 3)")
     if count == 0:
         raise EntropyDecodeError("ZVCP payload: slice count is 0")
     rows = np.empty(count, np.int64)
@@ -151,6 +159,42 @@ def parse(buf: bytes | memoryview, height: int | None = None, offset: int = 0):
     return rs, re_, ds, sz, total
 
 
+def pack_chain(parts: int, stream: bytes) -> bytes:
+    """A version-3 payload: ``parts`` tensors coded in one rANS stream."""
+    if not 1 <= parts <= 255:
+        raise ValueError(f"a chain has 1..255 parts, not {parts}")
+    return HEADER_COMPACT.pack(MAGIC, VERSION_CHAIN, parts) + _varint(len(stream)) + stream
+
+
+def parse_chain(buf: bytes | memoryview, offset: int = 0) -> tuple[int, int, int, int]:
+    """Validate a version-3 payload at buf[offset:]; returns (parts, stream start, stream size, total)."""
+    view = memoryview(buf)
+    avail = len(view) - offset
+    if avail < HEADER_COMPACT.size:
+        raise EntropyDecodeError(f"ZVCP payload: {avail} bytes, shorter than its header")
+    magic, version, parts = HEADER_COMPACT.unpack_from(view, offset)
+    if magic != MAGIC:
+        raise EntropyDecodeError(f"ZVCP payload: bad magic {bytes(magic)!r} (expected b'ZVCP')")
+    if version != VERSION_CHAIN:
+        raise EntropyDecodeError(f"ZVCP payload: version {version} where a chain (version 3) belongs")
+    if parts == 0:
+        raise EntropyDecodeError("ZVCP chain: part count is 0")
+    size, start = _read_varint(view, offset + HEADER_COMPACT.size, len(view), "chain stream size")
+    total = start - offset + size
+    if total > avail:
+        raise EntropyDecodeError(f"ZVCP chain: needs {total} bytes, only {avail} present (truncated)")
+    return parts, start, size, total
+
+
 def payload_size(buf: bytes | memoryview, offset: int = 0) -> int:
-    """Total length of the ZVCP payload starting at offset (validated)."""
+    """Total length of the ZVCP payload (any version) starting at offset (validated)."""
+    view = memoryview(buf)
+    if len(view) - offset > 4 and view[offset + 4] == VERSION_CHAIN:
+        return parse_chain(view, offset)[3]
     return int(parse(buf, None, offset)[4])
+
+
+def is_chain(buf: bytes | memoryview, offset: int = 0) -> bool:
+    """Whether the payload at offset says it is a chain (version 3); validated when read."""
+    view = memoryview(buf)
+    return len(view) - offset > 4 and bytes(view[offset : offset + 4]) == MAGIC and view[offset + 4] == VERSION_CHAIN
