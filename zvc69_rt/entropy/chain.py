@@ -62,7 +62,8 @@ class ChainReader:
     def __init__(self, data: bytes | memoryview):
         self.parts, start, size, total = zvcp.parse_chain(data)
         if total != len(memoryview(data)):
-            raise EntropyDecodeError(f"ZVCP chain: data is {len(memoryview(data))} bytes but its payloads account for {total}")
+            raise EntropyDecodeError(
+                f"ZVCP chain: data is {len(memoryview(data))} bytes but its payloads account for {total}")
         if size < rans.STATE_BYTES:
             raise EntropyDecodeError(f"ZVCP chain: stream of {size} bytes, shorter than its rANS states")
         self._buf = np.frombuffer(data, dtype=np.uint8)

@@ -32,10 +32,10 @@ def auto_slices(height: int, symbols: int) -> int:
 
     A function of the tensor alone, so a stream's bytes do not depend on the machine that
     wrote it. Each slice cost 24 bytes in ZVCP version 1 (16 of header, 8 of rANS state;
-    version 2: 2-6 + 8): slicing by thread count spent 4 slices (~100 bytes) on every payload
-    of a 2-core machine and 32 (~770 bytes) on a 16-core one, ~10 % of a 640x272 P-frame. 2^18 symbols is ~1.7 ms of decode
-    on one core (~150 Msym/s, docs/ENTROPY.md): a 1080p I-frame latent (1.57 M) gets 6
-    slices, a 4K one 24."""
+    version 2: 2-10 + 8): slicing by thread count spent 4 slices (~100 bytes) on every
+    payload of a 2-core machine and 32 (~770 bytes) on a 16-core one, ~10 % of a 640x272
+    P-frame. 2^18 symbols is ~1.7 ms of decode on one core (~150 Msym/s, docs/ENTROPY.md):
+    a 1080p I-frame latent (1.57 M) gets 6 slices, a 4K one 24."""
     n = -(-int(symbols) // SYMBOLS_PER_SLICE)
     return int(max(1, min(n, height // MIN_ROWS_PER_SLICE, zvcp.MAX_SLICES)))
 
