@@ -18,6 +18,7 @@ from zvc69_rt.codec.decoder import Decoder
 from zvc69_rt.codec.encoder import Encoder, encode_to_stream
 from zvc69_rt.codec.intra import IntraCodec
 from zvc69_rt.codec.runtime import load_runners
+from zvc69_rt.entropy import zvcp
 from zvc69_rt.errors import EntropyDecodeError, ZVC69FormatError
 from zvc69_rt.frame import Frame
 from zvc69_rt.models.bundle import ModelBundle
@@ -87,9 +88,10 @@ def _photo(h=128, w=192, seed=3):
         np.float32)
 
 
+@pytest.mark.parametrize("num_slices", [None, 2])
 @pytest.mark.parametrize("quality", [0, 50, 100])
-def test_parse_gives_back_what_the_encoder_quantised(bundle, runners, quality):
-    codec = IntraCodec(bundle, runners)
+def test_parse_gives_back_what_the_encoder_quantised(bundle, runners, quality, num_slices):
+    codec = IntraCodec(bundle, runners, num_slices=num_slices)
     assert codec.context is not None
     lat = codec.analyse(_photo(), quality)
     data, symbols, mean = codec.code(lat)
@@ -100,11 +102,15 @@ def test_parse_gives_back_what_the_encoder_quantised(bundle, runners, quality):
     np.testing.assert_array_equal(z_hat, lat.z_hat)
     np.testing.assert_array_equal(p_sym, symbols)
     np.testing.assert_allclose(p_mean, mean, atol=1e-5)
-    # three ZVCP payloads: z, anchors, non-anchors
     view = memoryview(data)
-    zlen = entropy.payload_size(view, 0)
-    alen = entropy.payload_size(view, zlen)
-    assert zlen + alen + entropy.payload_size(view, zlen + alen) == len(data)
+    if num_slices is None:  # a small picture, y one slice: z, anchors, non-anchors as one chain
+        assert entropy.is_chain(view) and zvcp.parse_chain(view)[0] == 3
+        assert entropy.payload_size(view) == len(data)
+    else:  # sliced: three ZVCP payloads
+        zlen = entropy.payload_size(view, 0)
+        alen = entropy.payload_size(view, zlen)
+        assert not entropy.is_chain(view)
+        assert zlen + alen + entropy.payload_size(view, zlen + alen) == len(data)
     # the non-anchors' mean moved off the hyper mean where alpha != 0, the anchors' did not
     anchors_mean, others_mean = checkerboard.split(mean)
     hyper_a, hyper_n = checkerboard.split(lat.mean)
@@ -142,8 +148,9 @@ def test_fitted_tables_save_bits(bundle, runners):
         assert len(ctx.code(lat)[0]) < 0.98 * len(plain.code(lat)[0])
 
 
-def test_every_truncation_is_an_error(bundle, runners):
-    codec = IntraCodec(bundle, runners, num_slices=1)
+@pytest.mark.parametrize("num_slices", [1, 2])  # a chain, three sliced payloads
+def test_every_truncation_is_an_error(bundle, runners, num_slices):
+    codec = IntraCodec(bundle, runners, num_slices=num_slices)
     lat = codec.analyse(_photo(64, 64), 30)
     data = codec.code(lat)[0]
     for cut in range(0, len(data), max(1, len(data) // 60)):

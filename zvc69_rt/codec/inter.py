@@ -467,9 +467,7 @@ class PFrameCodec:
 
     def _one_slice(self, shape: tuple[int, ...]) -> bool:
         """Whether the residual latent would be one ZVCP slice, i.e. gives up no parallelism in a chain."""
-        c, h, w = shape
-        slices = self.num_slices if self.num_slices else entropy.auto_slices(h, c * h * w)
-        return min(int(slices), h) == 1
+        return entropy.one_slice(shape, self.num_slices)
 
     # -- decoder -------------------------------------------------------------------
     def parse(self, data: bytes | memoryview, latent_hw: tuple[int, int], where: str = "P-frame") -> ParsedPFrame:

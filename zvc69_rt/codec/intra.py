@@ -176,13 +176,19 @@ class IntraCodec:
         """CPU half of the encoder: entropy code. Returns (frame data, symbols, mean), the
         last two as quantise() gives them (what synthesise needs for the decoder's picture)."""
         index = self._scale_index(lat)
-        zdata = entropy.encode_factorized(lat.z_hat, self.z_table, num_slices=self.num_slices)
         if self.context is None:
             symbols, mean = self.quantise(lat, index)
-            return zdata + self._encode_y(symbols, index), symbols, mean
-        sym_a, sym_n, mean_a, mean_n, index_n = self._two_pass(lat, index)
-        ydata = self._encode_y(sym_a, checkerboard.split(index)[0]) + self._encode_y(sym_n, index_n)
-        return zdata + ydata, checkerboard.merge(sym_a, sym_n), checkerboard.merge(mean_a, mean_n)
+            y_parts = [(symbols, index)]
+        else:
+            sym_a, sym_n, mean_a, mean_n, index_n = self._two_pass(lat, index)
+            y_parts = [(sym_a, checkerboard.split(index)[0]), (sym_n, index_n)]
+            symbols, mean = checkerboard.merge(sym_a, sym_n), checkerboard.merge(mean_a, mean_n)
+        if entropy.one_slice(lat.y.shape, self.num_slices):  # one stream (a chain): one header, one flush
+            y_table = self.y_table if self.y_table is not None else entropy.gaussian_table()
+            data = entropy.encode_chain([(lat.z_hat, None, self.z_table)] + [(s, i, y_table) for s, i in y_parts])
+            return data, symbols, mean
+        zdata = entropy.encode_factorized(lat.z_hat, self.z_table, num_slices=self.num_slices)
+        return zdata + b"".join(self._encode_y(s, i) for s, i in y_parts), symbols, mean
 
     # -- decoder -------------------------------------------------------------------
     def parse(self, data: bytes | memoryview, latent_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -191,32 +197,47 @@ class IntraCodec:
         if h % 4 or w % 4 or h <= 0 or w <= 0:
             raise ZVC69FormatError(f"I-frame latent {h}x{w} is not a positive multiple of 4")
         view = memoryview(data)
-        try:
-            zlen = entropy.payload_size(view, 0)
-        except EntropyDecodeError as exc:
-            raise EntropyDecodeError(f"hyperprior payload: {exc}") from exc
-        z_hat = entropy.decode_factorized(view[:zlen], self.z_table, (self.N, h // 4, w // 4))
-        ylen = entropy.payload_size(view, zlen)
-        nlen = 0 if self.context is None else entropy.payload_size(view, zlen + ylen)
-        if zlen + ylen + nlen != len(view):
-            raise EntropyDecodeError(
-                f"I-frame data is {len(view)} bytes but its payloads account for {zlen + ylen + nlen}"
-            )
+        z_shape = (self.N, h // 4, w // 4)
+        if entropy.is_chain(view, 0):  # z and the y payloads in one stream
+            chain = entropy.ChainReader(view)
+            y_table = self.y_table if self.y_table is not None else entropy.gaussian_table()
+            z_hat = chain.decode(self.z_table, z_shape)
+
+            def next_y(index: np.ndarray, last: bool = False) -> np.ndarray:
+                symbols = chain.decode(y_table, index.shape, index)
+                if last:
+                    chain.finish()  # no parts, bytes or state left over
+                return symbols
+        else:
+            try:
+                zlen = entropy.payload_size(view, 0)
+            except EntropyDecodeError as exc:
+                raise EntropyDecodeError(f"hyperprior payload: {exc}") from exc
+            z_hat = entropy.decode_factorized(view[:zlen], self.z_table, z_shape)
+            ylen = entropy.payload_size(view, zlen)
+            nlen = 0 if self.context is None else entropy.payload_size(view, zlen + ylen)
+            if zlen + ylen + nlen != len(view):
+                raise EntropyDecodeError(
+                    f"I-frame data is {len(view)} bytes but its payloads account for {zlen + ylen + nlen}"
+                )
+            segments = [view[zlen:]] if self.context is None else [view[zlen:zlen + ylen], view[zlen + ylen:]]
+
+            def next_y(index: np.ndarray, last: bool = False) -> np.ndarray:
+                return self._decode_y(segments.pop(0), index)
         if self.float_scale:
             mean, index = self._hyper(z_hat)
-            symbols = self._decode_y(view[zlen:], index)
-            return z_hat, symbols, mean
+            return z_hat, next_y(index, last=True), mean
         index = self.scale_head(z_hat)
         if self.context is None:
-            symbols = self._decode_y(view[zlen:], index)
+            symbols = next_y(index, last=True)
             mean, _ = self._hyper(z_hat)
             return z_hat, symbols, mean
         index_a, _ = checkerboard.split(index)
-        sym_a = self._decode_y(view[zlen:zlen + ylen], index_a)
+        sym_a = next_y(index_a)
         mean, _ = self._hyper(z_hat)  # the non-anchors' scale needs only integers, their mean this
         mean_a, _ = checkerboard.split(mean)
         mean_n, index_n = self.context.non_anchor_parameters(sym_a, mean, index)
-        sym_n = self._decode_y(view[zlen + ylen:], index_n)
+        sym_n = next_y(index_n, last=True)
         return z_hat, checkerboard.merge(sym_a, sym_n), checkerboard.merge(mean_a, mean_n)
 
     def synthesise(self, symbols: np.ndarray, mean: np.ndarray, quality: int) -> np.ndarray:

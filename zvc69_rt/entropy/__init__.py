@@ -8,7 +8,7 @@ See docs/ENTROPY.md for the stream layout, the tables and the measured speed.
 """
 
 from zvc69_rt.entropy.chain import ChainReader, encode_chain
-from zvc69_rt.entropy.coder import auto_slices, warmup
+from zvc69_rt.entropy.coder import auto_slices, one_slice, warmup
 from zvc69_rt.entropy.factorized import decode_factorized, encode_factorized
 from zvc69_rt.entropy.gaussian import (
     NUM_SCALES,
@@ -47,6 +47,7 @@ __all__ = [
     "encode_gaussian_legacy",
     "gaussian_table",
     "is_chain",
+    "one_slice",
     "payload_size",
     "scale_to_index",
     "warmup",

@@ -40,6 +40,13 @@ def auto_slices(height: int, symbols: int) -> int:
     return int(max(1, min(n, height // MIN_ROWS_PER_SLICE, zvcp.MAX_SLICES)))
 
 
+def one_slice(shape: tuple[int, ...], num_slices: int | None = None) -> bool:
+    """Whether a [C, H, W] tensor is coded as one ZVCP slice (with num_slices, or auto_slices):
+    then a chain of it and the tensors before it gives up no parallelism."""
+    c, h, w = (int(s) for s in shape)
+    return min(int(num_slices) if num_slices else auto_slices(h, c * h * w), h) == 1
+
+
 def row_ranges(height: int, n: int) -> list[tuple[int, int]]:
     """Split [0, height) into n near-equal row ranges (n clamped to 1..min(height, 255))."""
     n = max(1, min(int(n), height, zvcp.MAX_SLICES))
