@@ -458,16 +458,10 @@ class PFrameCodec:
             step = None
             symbols = np.rint(a.y - a.mean).astype(np.int32)
             head = bytes((RESIDUAL_CODED,))
-        if self._one_slice(symbols.shape):  # z and y in one stream (a chain): one header, one flush
-            payload = entropy.encode_chain([(a.z_hat, None, self.z_table), (symbols, index, entropy.gaussian_table())])
-        else:
-            payload = (entropy.encode_factorized(a.z_hat, self.z_table, num_slices=self.num_slices)
-                       + entropy.encode_gaussian(symbols, index, num_slices=self.num_slices))
+        # z and y in one stream (a chain: one header, one flush) where y is one slice anyway
+        payload = entropy.encode_parts([(a.z_hat, None, self.z_table), (symbols, index, entropy.gaussian_table())],
+                                       self.num_slices, chain=entropy.one_slice(symbols.shape, self.num_slices))
         return head + payload, self._synthesise_residual(symbols, a.mean, a.pred, a.quality, step)
-
-    def _one_slice(self, shape: tuple[int, ...]) -> bool:
-        """Whether the residual latent would be one ZVCP slice, i.e. gives up no parallelism in a chain."""
-        return entropy.one_slice(shape, self.num_slices)
 
     # -- decoder -------------------------------------------------------------------
     def parse(self, data: bytes | memoryview, latent_hw: tuple[int, int], where: str = "P-frame") -> ParsedPFrame:
@@ -512,30 +506,14 @@ class PFrameCodec:
             raise ZVC69FormatError(f"{where}: residual flag {flag} is not 0 (skipped), 1 (coded), "
                                    "2 (coded, motion-adaptive quantisation), 3 (coded at half size) "
                                    "or 4 (coded at quarter size)")
-        try:
-            chain = None
-            z_shape = (self.Nz, lh // 2, lw // 2)
-            if entropy.is_chain(view, pos):  # z and y in one stream, to the end of the frame data
-                chain = entropy.ChainReader(view[pos:])
-                z_hat = chain.decode(self.z_table, z_shape)
-            else:
-                zlen = entropy.payload_size(view, pos)
-                z_hat = entropy.decode_factorized(view[pos : pos + zlen], self.z_table, z_shape)
-                pos += zlen
-                ylen = entropy.payload_size(view, pos)
-                if pos + ylen != len(view):
-                    raise EntropyDecodeError(f"data is {len(view)} bytes but its payloads account for {pos + ylen}")
-        except EntropyDecodeError as exc:
-            raise EntropyDecodeError(f"{where}: residual payload: {exc}") from exc
-        index = self.scale_head(z_hat)
-        if levels is not None:
-            index = motion_aq.shift_index(index, levels)
-        try:
-            if chain is not None:
-                symbols = chain.decode(entropy.gaussian_table(), index.shape, index)
-                chain.finish()
-            else:
-                symbols = entropy.decode_gaussian(view[pos:], index)
+        try:  # z and y, as one chain or two payloads, to the end of the frame data
+            parts = entropy.PartsReader(view[pos:])
+            z_hat = parts.decode(self.z_table, (self.Nz, lh // 2, lw // 2))
+            index = self.scale_head(z_hat)
+            if levels is not None:
+                index = motion_aq.shift_index(index, levels)
+            symbols = parts.decode(entropy.gaussian_table(), index.shape, index)
+            parts.finish()
         except EntropyDecodeError as exc:
             raise EntropyDecodeError(f"{where}: residual payload: {exc}") from exc
         mean = self._run("residual_hyper_synthesis", z_hat=z_hat[None].astype(np.float32))["mean"][0]

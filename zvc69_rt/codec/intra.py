@@ -73,7 +73,7 @@ class IntraCodec:
         self.float_scale = bundle.scale_path == "float"
         self.scale_head = None if self.float_scale else IntegerScaleHead.from_tables(t)
         self.z_medians = t["z_medians"].astype(np.float32).reshape(-1, 1, 1) if "z_medians" in t else None
-        self.y_table = None  # None: the shipped Gaussian tables (entropy.encode_gaussian)
+        self.y_table = entropy.gaussian_table()  # unless the bundle ships its own (imported ones)
         if "y_cdf" in t:
             self.y_table = entropy.CdfTable(cdf=t["y_cdf"], cdf_length=t["y_cdf_length"], offset=t["y_offset"])
             self.scale_table = t["scale_table"].astype(np.float32)
@@ -137,22 +137,6 @@ class IntraCodec:
         (scales below the first entry take index 0, above the last the top index)."""
         return entropy.scale_to_index(scale, self.scale_table)
 
-    def _encode_y(self, symbols: np.ndarray, index: np.ndarray) -> bytes:
-        if self.y_table is None:
-            return entropy.encode_gaussian(symbols, index, num_slices=self.num_slices)
-        from zvc69_rt.entropy import coder
-
-        idx = coder.check_index(index, self.y_table.rows, "encode_gaussian")
-        return coder.encode(symbols, idx, self.y_table, self.num_slices)
-
-    def _decode_y(self, data: memoryview, index: np.ndarray) -> np.ndarray:
-        if self.y_table is None:
-            return entropy.decode_gaussian(data, index)
-        from zvc69_rt.entropy import coder
-
-        idx = coder.check_index(index, self.y_table.rows, "decode_gaussian")
-        return coder.decode(data, idx.shape, idx, self.y_table)
-
     def _scale_index(self, lat: IntraLatents) -> np.ndarray:
         return lat.scale_index if lat.scale_index is not None else self.scale_head(lat.z_hat)
 
@@ -183,12 +167,10 @@ class IntraCodec:
             sym_a, sym_n, mean_a, mean_n, index_n = self._two_pass(lat, index)
             y_parts = [(sym_a, checkerboard.split(index)[0]), (sym_n, index_n)]
             symbols, mean = checkerboard.merge(sym_a, sym_n), checkerboard.merge(mean_a, mean_n)
-        if entropy.one_slice(lat.y.shape, self.num_slices):  # one stream (a chain): one header, one flush
-            y_table = self.y_table if self.y_table is not None else entropy.gaussian_table()
-            data = entropy.encode_chain([(lat.z_hat, None, self.z_table)] + [(s, i, y_table) for s, i in y_parts])
-            return data, symbols, mean
-        zdata = entropy.encode_factorized(lat.z_hat, self.z_table, num_slices=self.num_slices)
-        return zdata + b"".join(self._encode_y(s, i) for s, i in y_parts), symbols, mean
+        # one stream (a chain: one header, one flush) where y is one slice anyway
+        data = entropy.encode_parts([(lat.z_hat, None, self.z_table)] + [(s, i, self.y_table) for s, i in y_parts],
+                                    self.num_slices, chain=entropy.one_slice(lat.y.shape, self.num_slices))
+        return data, symbols, mean
 
     # -- decoder -------------------------------------------------------------------
     def parse(self, data: bytes | memoryview, latent_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -196,49 +178,32 @@ class IntraCodec:
         h, w = latent_hw
         if h % 4 or w % 4 or h <= 0 or w <= 0:
             raise ZVC69FormatError(f"I-frame latent {h}x{w} is not a positive multiple of 4")
-        view = memoryview(data)
-        z_shape = (self.N, h // 4, w // 4)
-        if entropy.is_chain(view, 0):  # z and the y payloads in one stream
-            chain = entropy.ChainReader(view)
-            y_table = self.y_table if self.y_table is not None else entropy.gaussian_table()
-            z_hat = chain.decode(self.z_table, z_shape)
+        try:
+            return self._parse_parts(entropy.PartsReader(data), h, w)
+        except EntropyDecodeError as exc:
+            raise EntropyDecodeError(f"I-frame payload: {exc}") from exc
 
-            def next_y(index: np.ndarray, last: bool = False) -> np.ndarray:
-                symbols = chain.decode(y_table, index.shape, index)
-                if last:
-                    chain.finish()  # no parts, bytes or state left over
-                return symbols
-        else:
-            try:
-                zlen = entropy.payload_size(view, 0)
-            except EntropyDecodeError as exc:
-                raise EntropyDecodeError(f"hyperprior payload: {exc}") from exc
-            z_hat = entropy.decode_factorized(view[:zlen], self.z_table, z_shape)
-            ylen = entropy.payload_size(view, zlen)
-            nlen = 0 if self.context is None else entropy.payload_size(view, zlen + ylen)
-            if zlen + ylen + nlen != len(view):
-                raise EntropyDecodeError(
-                    f"I-frame data is {len(view)} bytes but its payloads account for {zlen + ylen + nlen}"
-                )
-            segments = [view[zlen:]] if self.context is None else [view[zlen:zlen + ylen], view[zlen + ylen:]]
-
-            def next_y(index: np.ndarray, last: bool = False) -> np.ndarray:
-                return self._decode_y(segments.pop(0), index)
+    def _parse_parts(self, parts: entropy.PartsReader, h: int, w: int) -> tuple[np.ndarray, ...]:
+        """z and the y parts, from one chain or one payload each."""
+        z_hat = parts.decode(self.z_table, (self.N, h // 4, w // 4))
         if self.float_scale:
             mean, index = self._hyper(z_hat)
-            return z_hat, next_y(index, last=True), mean
-        index = self.scale_head(z_hat)
-        if self.context is None:
-            symbols = next_y(index, last=True)
+            symbols = parts.decode(self.y_table, index.shape, index)
+        elif self.context is None:
+            index = self.scale_head(z_hat)
+            symbols = parts.decode(self.y_table, index.shape, index)
             mean, _ = self._hyper(z_hat)
-            return z_hat, symbols, mean
-        index_a, _ = checkerboard.split(index)
-        sym_a = next_y(index_a)
-        mean, _ = self._hyper(z_hat)  # the non-anchors' scale needs only integers, their mean this
-        mean_a, _ = checkerboard.split(mean)
-        mean_n, index_n = self.context.non_anchor_parameters(sym_a, mean, index)
-        sym_n = next_y(index_n, last=True)
-        return z_hat, checkerboard.merge(sym_a, sym_n), checkerboard.merge(mean_a, mean_n)
+        else:
+            index = self.scale_head(z_hat)
+            index_a, _ = checkerboard.split(index)
+            sym_a = parts.decode(self.y_table, index_a.shape, index_a)
+            mean, _ = self._hyper(z_hat)  # the non-anchors' scale needs only integers, their mean this
+            mean_a, _ = checkerboard.split(mean)
+            mean_n, index_n = self.context.non_anchor_parameters(sym_a, mean, index)
+            sym_n = parts.decode(self.y_table, index_n.shape, index_n)
+            symbols, mean = checkerboard.merge(sym_a, sym_n), checkerboard.merge(mean_a, mean_n)
+        parts.finish()
+        return z_hat, symbols, mean
 
     def synthesise(self, symbols: np.ndarray, mean: np.ndarray, quality: int) -> np.ndarray:
         """y_hat -> reconstructed float32 [3, H, W] in [0, 1]."""

@@ -7,7 +7,7 @@
 See docs/ENTROPY.md for the stream layout, the tables and the measured speed.
 """
 
-from zvc69_rt.entropy.chain import ChainReader, encode_chain
+from zvc69_rt.entropy.chain import ChainReader, PartsReader, encode_chain, encode_parts
 from zvc69_rt.entropy.coder import auto_slices, one_slice, warmup
 from zvc69_rt.entropy.factorized import decode_factorized, encode_factorized
 from zvc69_rt.entropy.gaussian import (
@@ -35,6 +35,7 @@ __all__ = [
     "SCALE_TABLE",
     "CdfTable",
     "ChainReader",
+    "PartsReader",
     "auto_slices",
     "decode_factorized",
     "decode_factorized_legacy",
@@ -45,6 +46,7 @@ __all__ = [
     "encode_factorized_legacy",
     "encode_gaussian",
     "encode_gaussian_legacy",
+    "encode_parts",
     "gaussian_table",
     "is_chain",
     "one_slice",

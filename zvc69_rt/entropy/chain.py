@@ -13,7 +13,8 @@ decoder takes them in order, computing each part's tables from the parts before 
     reader.finish()                                # every part, every byte, final states
 
 One stream cannot be sliced, so chains are for tensors small enough to be one slice anyway
-(the caller decides; coder.auto_slices says when). Everything a kernel reads is validated
+(the caller decides; coder.one_slice says when). encode_parts and PartsReader take either form,
+so a codec writes one path for both. Everything a kernel reads is validated
 first, as in coder.py.
 """
 
@@ -107,3 +108,41 @@ class ChainReader:
             raise EntropyDecodeError(f"ZVCP chain: {self.decoded} of {self.parts} parts decoded")
         if self._p != self._end or self._xa != rans.RANS_L or self._xb != rans.RANS_L:
             raise EntropyDecodeError(f"ZVCP chain: {rans.STATUS_TEXT[rans.ERR_FINAL]}")
+
+
+def encode_parts(parts: list[ChainPart], num_slices: int | None, chain: bool) -> bytes:
+    """A frame's tensors decoded in turn: one chain, or one sliced ZVCP payload each
+    (concatenated; PartsReader takes either)."""
+    if chain:
+        return encode_chain(parts)
+    return b"".join(coder.encode(sym, None if index is None else coder.check_index(index, table.rows, "encode"),
+                                 table, num_slices) for sym, index, table in parts)
+
+
+class PartsReader:
+    """The tensors encode_parts wrote, in order, from a chain or consecutive sliced payloads
+    (exactly ``data``: finish() refuses leftovers)."""
+
+    def __init__(self, data: bytes | memoryview):
+        self._view = memoryview(data)
+        self._chain = ChainReader(self._view) if zvcp.is_chain(self._view) else None
+        self._pos = 0
+
+    def decode(self, table: CdfTable, shape: tuple[int, int, int], index: np.ndarray | None = None) -> np.ndarray:
+        """The next tensor: int32 [C,H,W] with rows from index (None: row = channel)."""
+        if self._chain is not None:
+            return self._chain.decode(table, shape, index)
+        size = zvcp.payload_size(self._view, self._pos)
+        payload = self._view[self._pos : self._pos + size]
+        self._pos += size
+        if index is None:
+            return coder.decode(payload, tuple(shape), None, table)
+        idx = coder.check_index(index, table.rows, "decode")
+        return coder.decode(payload, idx.shape, idx, table)
+
+    def finish(self) -> None:
+        """Nothing left: every chain part and state, or every byte after the last payload."""
+        if self._chain is not None:
+            self._chain.finish()
+        elif self._pos != len(self._view):
+            raise EntropyDecodeError(f"data is {len(self._view)} bytes but its payloads account for {self._pos}")
