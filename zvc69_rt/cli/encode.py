@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 import time
+from dataclasses import dataclass, field
 
 from zvc69_rt.codec.api import EncoderConfig, level_to_quality
 from zvc69_rt.codec.ratecontrol import parse_bitrate
 from zvc69_rt.errors import InputError
 from zvc69_rt.pipeline.config import PRESETS
+
+MAX_PASSES = 3
 
 
 def register(sub) -> None:
@@ -28,6 +33,10 @@ def register(sub) -> None:
     p.add_argument("--rate-control", default=None, choices=["cqp", "vbr", "cbr"],
                    help="cqp: constant quality (default without --bitrate); vbr: average bitrate "
                    "(default with --bitrate); cbr: vbr plus a leaky-bucket buffer of --vbv seconds")
+    p.add_argument("--passes", type=int, default=1, metavar="1-3",
+                   help="vbr only: encode the input this many times, each pass sized by the one before "
+                   "(two-pass), keeping the stream closest to --bitrate; a file input, not stdin "
+                   "(default 1: one pass, as for streams)")
     p.add_argument("--vbv", type=float, default=EncoderConfig.vbv_seconds,
                    help="cbr buffer size in seconds of --bitrate (default %(default)s)")
     p.add_argument("--gop", type=int, default=EncoderConfig.gop, help="keyframe interval (default %(default)s)")
@@ -95,21 +104,93 @@ def _config(args, src) -> EncoderConfig:
     )
 
 
-def run(args) -> int:
-    from tqdm import tqdm
+PASS_TOLERANCE_PCT = 5.0  # a pass this close to its target ends a multi-pass encode
 
-    from zvc69_rt.bitstream import StreamWriter, atomic_output
-    from zvc69_rt.codec.encoder import Encoder
+
+@dataclass
+class _Pass:
+    """One encode of the input: where it went and what it measured."""
+
+    enc: object
+    path: str
+    frames: int = 0
+    nbytes: int = 0
+    seconds: float = 0.0
+    sq_err: list = field(default_factory=list)
+
+    def error_pct(self) -> float:
+        return self.enc.rate_control.summary().get("error_pct", 0.0)
+
+
+def run(args) -> int:
+    import tempfile
+
+    from zvc69_rt.bitstream.atomic import atomic_output
     from zvc69_rt.io.open import open_source
 
     _rate_settings(args)  # argument errors before opening the input
+    _check_passes(args)
     src = open_source(args.input, size=args.size, fps=args.fps)
     config = _config(args, src)
     if args.server:
         from zvc69_rt.client import encode_file_via_server
 
         return encode_file_via_server(args.server, src, config, args.output, limit=args.frames)
-    enc = Encoder(config)
+    passes_wanted = getattr(args, "passes", 1)
+    if passes_wanted == 1:
+        with atomic_output(args.output) as sink:
+            best = _encode_pass(args, config, src, sink, None, "encode")
+    else:
+        # Every pass is a whole stream in a temp file; the one closest to the target becomes
+        # OUTPUT (atomically), the others are deleted, on success or failure alike.
+        with tempfile.TemporaryDirectory(prefix="zvc69-passes-") as tmp:
+            passes: list[_Pass] = []
+            for k in range(passes_wanted):
+                if k:
+                    src = open_source(args.input, size=args.size, fps=args.fps)
+                plan = passes[-1].enc.rate_control.first_pass() if passes else None
+                path = os.path.join(tmp, f"pass{k + 1}.zvc")
+                with open(path, "wb") as sink:
+                    passes.append(_encode_pass(args, config, src, sink, plan, f"pass {k + 1}/{passes_wanted}", path))
+                if not args.quiet:
+                    print(f"pass {k + 1}: {passes[-1].error_pct():+.1f} % from the target", file=sys.stderr)
+                if k and abs(passes[-1].error_pct()) <= PASS_TOLERANCE_PCT:
+                    break
+            best = min(passes, key=lambda p: abs(p.error_pct()))
+            with atomic_output(args.output) as sink, open(best.path, "rb") as f:
+                shutil.copyfileobj(f, sink)
+            if not args.quiet and len(passes) > 1:
+                print(f"kept pass {passes.index(best) + 1} of {len(passes)}", file=sys.stderr)
+    if not args.quiet:
+        _print_summary(best, config)
+    return 0
+
+
+def _check_passes(args) -> None:
+    passes = getattr(args, "passes", 1)
+    if not 1 <= passes <= MAX_PASSES:
+        raise InputError(f"--passes must be 1..{MAX_PASSES}, got {passes}")
+    if passes == 1:
+        return
+    if args.bitrate is None or (args.rate_control or "vbr") != "vbr":
+        raise InputError("--passes 2 or 3 refines a vbr bitrate target: give --bitrate (and no --rate-control cbr/cqp)")
+    if args.input == "-":
+        raise InputError("--passes reads the input once per pass: give a file, not '-' (stdin cannot be re-read)")
+    if args.server:
+        raise InputError("--passes is not available with --server (the service encodes streams in one pass)")
+    if args.preset:
+        raise InputError("--passes is not available with --preset (realtime presets encode in one pass)")
+
+
+def _encode_pass(args, config, src, sink, plan, desc: str, path: str = "") -> _Pass:
+    """Encode the input once into sink; plan: the previous pass's sizes (two-pass vbr)."""
+    from tqdm import tqdm
+
+    from zvc69_rt.bitstream import StreamWriter
+    from zvc69_rt.codec.encoder import Encoder
+
+    enc = Encoder(config, first_pass=plan)
+    result = _Pass(enc=enc, path=path)
     dec = None
     if args.psnr:
         from zvc69_rt.codec.decoder import Decoder
@@ -118,80 +199,79 @@ def run(args) -> int:
     total = src.frame_count or None
     if args.frames:
         total = min(total or args.frames, args.frames)
-    bar = tqdm(total=total, unit="frame", disable=args.quiet or None, file=sys.stderr, desc="encode")
+    bar = tqdm(total=total, unit="frame", disable=args.quiet or None, file=sys.stderr, desc=desc)
     t0 = time.perf_counter()
-    nbytes = 0
-    n = 0
-    sq_err = []
-    with atomic_output(args.output) as sink:
-        writer = StreamWriter(sink, enc.file_header())
-        pending = {}
-        pipe = None
-        if enc.pipeline_config is not None:  # a preset: overlap the stages (same bytes as sequential)
-            from zvc69_rt.pipeline import PipelinedEncoder
+    writer = StreamWriter(sink, enc.file_header())
+    pending = {}
+    pipe = None
+    if enc.pipeline_config is not None:  # a preset: overlap the stages (same bytes as sequential)
+        from zvc69_rt.pipeline import PipelinedEncoder
 
-            pipe = PipelinedEncoder(enc, enc.pipeline_config)
+        pipe = PipelinedEncoder(enc, enc.pipeline_config)
 
-        def emit(packets) -> None:
-            nonlocal nbytes, sq_err
-            for pkt in packets:
-                nbytes += _write(writer, pkt)
-                if dec is not None:
-                    sq_err += _psnr_of(dec, pkt, pending)
+    def emit(packets) -> None:
+        for pkt in packets:
+            result.nbytes += _write(writer, pkt)
+            if dec is not None:
+                result.sq_err += _psnr_of(dec, pkt, pending)
 
-        def ready():
-            while (pkt := pipe.try_recv()) is not None:
-                yield pkt
+    def ready():
+        while (pkt := pipe.try_recv()) is not None:
+            yield pkt
 
-        try:
-            for frame in src:
-                if args.frames and n >= args.frames:
-                    break
-                if dec is not None:
-                    pending[frame.pts] = frame
-                if pipe is None:
-                    emit(enc.encode(frame))
-                else:
-                    pipe.submit(frame)
-                    emit(ready())
-                n += 1
-                bar.update(1)
+    try:
+        for frame in src:
+            if args.frames and result.frames >= args.frames:
+                break
+            if dec is not None:
+                pending[frame.pts] = frame
             if pipe is None:
-                enc.send_frame(None)
-                emit(iter(enc.receive_packet, None))
+                emit(enc.encode(frame))
             else:
-                emit(pipe.flush())
-        finally:
-            if pipe is not None:
-                pipe.close()
-        if dec is not None:
-            sq_err += _psnr_of(dec, None, pending)
-        writer.close()
+                pipe.submit(frame)
+                emit(ready())
+            result.frames += 1
+            bar.update(1)
+        if pipe is None:
+            enc.send_frame(None)
+            emit(iter(enc.receive_packet, None))
+        else:
+            emit(pipe.flush())
+    finally:
+        if pipe is not None:
+            pipe.close()
+    if dec is not None:
+        result.sq_err += _psnr_of(dec, None, pending)
+    writer.close()
     bar.close()
-    dt = time.perf_counter() - t0
-    if not args.quiet:
-        secs = n * config.fps_den / config.fps_num if n else 0
-        kbps = nbytes * 8 / secs / 1000 if secs else 0
-        line = (f"encoded {n} frames {config.width}x{config.height} in {dt:.1f} s ({n / dt if dt else 0:.2f} fps) "
-                f"on {enc.backend_name}/{config.precision}: {nbytes} bytes, {kbps:.1f} kbit/s, "
-                f"{nbytes * 8 / max(n, 1) / (config.width * config.height):.4f} bpp")
-        if sq_err:
-            import numpy as np
+    result.seconds = time.perf_counter() - t0
+    return result
 
-            line += f", PSNR-Y {np.mean([e[0] for e in sq_err]):.2f} dB, PSNR-YUV(6:1:1) {np.mean([e[1] for e in sq_err]):.2f} dB"
+
+def _print_summary(result: _Pass, config) -> None:
+    enc, n, nbytes, dt = result.enc, result.frames, result.nbytes, result.seconds
+    secs = n * config.fps_den / config.fps_num if n else 0
+    kbps = nbytes * 8 / secs / 1000 if secs else 0
+    line = (f"encoded {n} frames {config.width}x{config.height} in {dt:.1f} s ({n / dt if dt else 0:.2f} fps) "
+            f"on {enc.backend_name}/{config.precision}: {nbytes} bytes, {kbps:.1f} kbit/s, "
+            f"{nbytes * 8 / max(n, 1) / (config.width * config.height):.4f} bpp")
+    if result.sq_err:
+        import numpy as np
+
+        line += (f", PSNR-Y {np.mean([e[0] for e in result.sq_err]):.2f} dB, "
+                 f"PSNR-YUV(6:1:1) {np.mean([e[1] for e in result.sq_err]):.2f} dB")
+    print(line, file=sys.stderr)
+    rc = enc.rate_control.summary()
+    if rc["mode"] != "cqp":
+        line = (f"rate control {rc['mode']}: target {rc['target_bps'] / 1000:.1f} kbit/s, frames "
+                f"{rc['achieved_bps'] / 1000:.1f} kbit/s ({rc['error_pct']:+.1f} %), quality "
+                f"{rc['quality_min']}..{rc['quality_max']} (mean {rc['quality_mean']:.1f})")
+        if rc["mode"] == "cbr":
+            line += (f", buffer {rc['buffer_bits'] / 1000:.0f} kbit: fullness {rc['buffer_min'] / 1000:.0f}.."
+                     f"{rc['buffer_max'] / 1000:.0f} kbit (start {rc['buffer_start'] / 1000:.0f}, end "
+                     f"{rc['buffer_end'] / 1000:.0f}), {rc['overflows']} overflows, "
+                     f"{rc['underflows']} underflows")
         print(line, file=sys.stderr)
-        rc = enc.rate_control.summary()
-        if rc["mode"] != "cqp":
-            line = (f"rate control {rc['mode']}: target {rc['target_bps'] / 1000:.1f} kbit/s, frames "
-                    f"{rc['achieved_bps'] / 1000:.1f} kbit/s ({rc['error_pct']:+.1f} %), quality "
-                    f"{rc['quality_min']}..{rc['quality_max']} (mean {rc['quality_mean']:.1f})")
-            if rc["mode"] == "cbr":
-                line += (f", buffer {rc['buffer_bits'] / 1000:.0f} kbit: fullness {rc['buffer_min'] / 1000:.0f}.."
-                         f"{rc['buffer_max'] / 1000:.0f} kbit (start {rc['buffer_start'] / 1000:.0f}, end "
-                         f"{rc['buffer_end'] / 1000:.0f}), {rc['overflows']} overflows, "
-                         f"{rc['underflows']} underflows")
-            print(line, file=sys.stderr)
-    return 0
 
 
 def _write(writer, pkt) -> int:

@@ -45,7 +45,7 @@ from zvc69_rt.codec.colorspace import coding_colorspace
 from zvc69_rt.codec.inter import ENCODER_GRAPHS as P_ENCODER_GRAPHS
 from zvc69_rt.codec.inter import RD_CANDIDATES, PFrameCodec
 from zvc69_rt.codec.intra import IntraCodec, IntraLatents
-from zvc69_rt.codec.ratecontrol import make_rate_control
+from zvc69_rt.codec.ratecontrol import FirstPass, make_rate_control
 from zvc69_rt.codec.reduced_res import (
     REDUCED_RES_QUALITY_STEPS,
     downsample_2x,
@@ -87,9 +87,11 @@ class IntraChoice:
 
 class Encoder:
     def __init__(self, config: EncoderConfig, bundle: ModelBundle | None = None, runners: dict | None = None,
-                 adaptive_intra: bool | None = None):
+                 adaptive_intra: bool | None = None, first_pass: FirstPass | None = None):
         """adaptive_intra: code a P-frame as an I-frame when that is cheaper; None = on for
-        low-delay GOPs at full motion-search effort (not in the realtime presets)."""
+        low-delay GOPs at full motion-search effort (not in the realtime presets).
+        first_pass: the sizes a first encode of the same frames measured
+        (``rate_control.first_pass()`` of that encoder), for two-pass vbr."""
         config.validate()
         self.config = config
         self.bundle = bundle or ModelBundle.load(config.model)
@@ -115,7 +117,7 @@ class Encoder:
         self.pipeline_config = PipelineConfig.preset(config.preset) if config.preset else None
         effort = getattr(self.pipeline_config, "motion_candidates", None) or RD_CANDIDATES
         search = self.pipeline_config.block_search if self.pipeline_config else True
-        self.rate_control = make_rate_control(config, gop=self.gop)
+        self.rate_control = make_rate_control(config, gop=self.gop, first_pass=first_pass)
         # reduced resolution, tried at full effort: I-frames at half size with a lambda to choose
         # by, in CQP only (the vbr/cbr controllers model an I-frame's bits from its quality: with
         # half-size I-frames in the mix they converged too slowly, -27 % on a 12-frame all-intra
@@ -220,7 +222,7 @@ class Encoder:
             q = max(0, q - self.config.b_quality_offset)
         data, recon = self.bidir.encode(work.x, ref0, ref1, q)
         if rc.needs_bits:
-            rc.update(work.index, FrameType.P, (len(data) + FRAME_RECORD_HEADER_BYTES) * 8)
+            rc.update(work.index, FrameType.P, self._record_bits(data))
         work.x = None
         h, w = self.latent_size
         ftype = FrameType.BBI if reference else FrameType.B
@@ -235,13 +237,19 @@ class Encoder:
             choice = self.code_intra(work.x, q)
             work.data, work.flags, work.quality = choice.data, choice.flags, choice.quality
             self._reference = choice.recon
+        elif keyframe and rc.needs_bits:  # the next frame's quality depends on this frame's size
+            picture = self._intra_picture(work.x)
+            work.data, symbols, mean = self.intra.code(self.intra.analyse(picture, q))
+            # a two-pass controller may ask for the keyframe again at a better-sized quality
+            while (revised := rc.revise(index, work.frame_type, self._record_bits(work.data))) is not None:
+                q = work.quality = revised
+                work.data, symbols, mean = self.intra.code(self.intra.analyse(picture, q))
+            if self.inter is not None:  # the next P-frame predicts from what the decoder will see
+                self._reference = self.intra.synthesise(symbols, mean, q)
         elif keyframe:
             work.latents = self.intra.analyse(self._intra_picture(work.x), q)
-            if self.inter is not None:  # the next P-frame predicts from what the decoder will see
+            if self.inter is not None:
                 self._reference = self.intra.synthesise(*self.intra.quantise(work.latents), q)
-            if rc.needs_bits:  # the next frame's quality depends on this frame's size
-                work.data = self.intra.code(work.latents)[0]
-                work.latents = None
         else:
             if self.propagation:
                 q = work.quality = propagation.weighted_quality(q, self._propagation_weight(index),
@@ -254,8 +262,13 @@ class Encoder:
         else:
             self._anchor_bytes[FrameType.P] = len(work.data)
         if rc.needs_bits:
-            rc.update(index, work.frame_type, (len(work.data) + FRAME_RECORD_HEADER_BYTES) * 8)
+            rc.update(index, work.frame_type, self._record_bits(work.data))
         work.x = None
+
+    @staticmethod
+    def _record_bits(data: bytes) -> int:
+        """A frame's size as rate control counts it: its data and its frame record header."""
+        return (len(data) + FRAME_RECORD_HEADER_BYTES) * 8
 
     def _propagation_weight(self, index: int) -> float:
         i_bytes = self._anchor_bytes[FrameType.I]
