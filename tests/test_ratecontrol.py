@@ -41,7 +41,11 @@ def _simulate(mode, target, n=120, gop=1, a=-3.5, b=0.03, p_ratio=0.3, noise=0.1
         q = rc.quality_for(i, t)
         assert rc.quality_for(i, t) == q  # asking twice does not move the controller
         cplx = a + 0.3 * math.sin(i / 10) + (1.5 if i in spikes else 0.0)
-        bits = w * h * 2 ** (cplx + b * q + rng.normal(0, noise)) * (p_ratio if t else 1.0)
+        e = rng.normal(0, noise)
+        bits = w * h * 2 ** (cplx + b * q + e) * (p_ratio if t else 1.0)
+        while (revised := rc.revise(i, t, int(bits))) is not None:  # as Encoder: keyframe trials
+            q = revised
+            bits = w * h * 2 ** (cplx + b * q + e)
         rc.update(i, t, int(bits))
         qs.append(q)
     return rc.summary(), qs
@@ -116,6 +120,33 @@ def test_frame_1_follows_the_keyframe_the_priors_priced():
     rc.update(1, FRAME_I, 3_000)
     assert q1 > q0 + MAX_RISE
     assert rc.quality_for(2, FRAME_I) <= q1 + MAX_RISE
+
+
+def test_first_keyframe_is_re_coded_once_to_its_own_size():
+    """One pass: the stream's first keyframe, priced by the priors alone, may be coded again
+    at the quality its trial size says; no later frame, and never twice."""
+    rc = BitrateControl("vbr", 300_000, 25.0, 640, 272, gop=8)
+    q0 = rc.quality_for(0, FRAME_I)
+    q0b = rc.revise(0, FRAME_I, 3_000)  # far cheaper than the priors said
+    assert q0b is not None and q0b > q0
+    assert rc.revise(0, FRAME_I, 3_000) is None
+    rc.update(0, FRAME_I, 12_000)
+    assert rc.stats.qualities == [q0b] and rc.fits[FRAME_I].n == 2  # the trial is slope evidence
+    for i in range(1, 9):
+        t = FRAME_I if i % 8 == 0 else FRAME_P
+        rc.quality_for(i, t)
+        assert rc.revise(i, t, 1) is None
+        rc.update(i, t, 5_000)
+    # a trial that confirms the priced quality is not re-coded and is counted once
+    rc = BitrateControl("vbr", 300_000, 25.0, 640, 272, gop=1)
+    q0 = rc.quality_for(0, FRAME_I)
+    bits = round(rc.predict_bits(FRAME_I, q0))
+    assert rc.revise(0, FRAME_I, bits) is None
+    rc.update(0, FRAME_I, bits)
+    assert rc.fits[FRAME_I].n == 1
+    # a fixed initial quality is kept
+    rc = BitrateControl("vbr", 300_000, 25.0, 640, 272, initial_quality=30)
+    assert rc.quality_for(0, FRAME_I) == 30 and rc.revise(0, FRAME_I, 10) is None
 
 
 def test_short_clip_with_wrong_slope_still_lands():

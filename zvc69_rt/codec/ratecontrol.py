@@ -3,7 +3,8 @@
 One concept, the ``RateControl`` protocol::
 
     q = rc.quality_for(frame_index, frame_type)   # before the frame's inference
-    rc.update(frame_index, frame_type, bits)      # once its coded size is known
+    q = rc.revise(frame_index, frame_type, bits)  # keyframes: code again at q, or None: keep it
+    rc.update(frame_index, frame_type, bits)      # once its coded size is final
 
 Modes (``EncoderConfig.rate_control``):
 
@@ -44,6 +45,12 @@ Quality falls as fast as the budget needs (``max_step`` once the fit has three f
 rises at most ``MAX_RISE`` points per frame: one cheap frame is not a cheap clip. The one
 exception is frame 1, which may go wherever the size of frame 0, the keyframe the priors
 alone priced, says (session 14: the priors are 0.5-1.2 in log2 bits too high on bikes).
+Frame 0 itself may be coded twice (``revise``, session 15): its trial size enters the fit
+and, where the re-solved quality differs, the encoder codes it again at that quality.
+
+Two passes (``TwoPassControl``, ``zvc69 encode --passes 2|3``): where the whole clip can be
+read twice, a first encode's per-frame sizes plan the second, which is what short clips
+need (a 16-frame GOP-16 clip is mostly its keyframe, priced before anything is known).
 
 The quality chosen for the next frame makes the *GOP-average* predicted size (one I-frame
 at that quality and gop-1 P-frames at it minus the offset) match the budget, so I- and
@@ -58,6 +65,7 @@ exactly the same history.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -231,6 +239,7 @@ class BitrateControl:
         self.buffer_horizon = max(2.0, fps * vbv_seconds / 4)
         self.stats = _Stats()
         self._asked: dict[int, int] = {}  # index -> the kind quality_for priced it as
+        self._revised = False  # the first keyframe was re-coded (revise)
         self._record: dict[int, tuple[int, int, int]] = {}  # index -> (kind, quality, bits): first_pass()
 
     # -- model ---------------------------------------------------------------------
@@ -311,8 +320,23 @@ class BitrateControl:
 
     def revise(self, frame_index: int, frame_type: int, bits: int) -> int | None:
         """A trial size of a keyframe before it is final: a new quality to code it at, or
-        None to keep it. One-pass control keeps every frame (TwoPassControl revises)."""
-        return None
+        None to keep it. One pass revises only the stream's first keyframe, once: the priors
+        alone priced it (0.5-1.2 log2 bits off on the clips measured, docs/INTER.md "Rate
+        control"), and its own size is the first evidence there is."""
+        q = self._decided.get(frame_index)
+        if q is None or self.count or frame_type != FRAME_I or self._revised or self.initial_quality is not None:
+            return None
+        self._revised = True
+        fit = self.fits[FRAME_I]
+        before = dataclasses.replace(fit)
+        fit.add(float(q), math.log2(max(bits, 1) / self.pixels))
+        del self._decided[frame_index]
+        self.last_quality = None
+        q_new = self.quality_for(frame_index, frame_type)
+        if q_new == q:
+            self.fits[FRAME_I] = before  # update() adds this size once, as the frame's own
+            return None
+        return q_new  # the trial stays in the fit: a second quality of the same picture
 
     def update(self, frame_index: int, frame_type: int, bits: int) -> None:
         q = self._decided.pop(frame_index, self.last_quality if self.last_quality is not None else 50)
@@ -375,6 +399,7 @@ class FirstPass:
 MAX_TRIALS = 2  # extra codings of one keyframe that TwoPassControl.revise may ask for
 REVISE_TOLERANCE = 0.06  # |log2(actual / predicted)| a keyframe trial may miss by (~4 %)
 TWO_PASS_SLOPE_WEIGHT = 300.0  # weaker than one pass's: sizes relative to pass 1 scatter less
+TWO_PASS_MAX_STEP = 6  # GOP quality points per frame (one pass: 12); chosen on training clips
 
 
 class TwoPassControl(BitrateControl):
@@ -395,7 +420,8 @@ class TwoPassControl(BitrateControl):
 
     def __init__(self, first_pass: FirstPass, bitrate: int, fps: float, width: int, height: int, gop: int = 1,
                  p_offset: int = 0):
-        super().__init__("vbr", bitrate, fps, width, height, gop=gop, p_offset=p_offset)
+        super().__init__("vbr", bitrate, fps, width, height, gop=gop, p_offset=p_offset,
+                         max_step=TWO_PASS_MAX_STEP)
         if not first_pass.frames:
             raise InputError("two-pass rate control: the first pass coded no frames")
         self.plan = first_pass

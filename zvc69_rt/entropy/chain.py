@@ -82,16 +82,8 @@ class ChainReader:
         what = f"ZVCP chain part {self.decoded}"
         if self.decoded >= self.parts:
             raise EntropyDecodeError(f"{what}: the chain has only {self.parts} parts")
-        c, h, w = coder.check_shape(tuple(shape), what, EntropyDecodeError)
-        if index is None:
-            if c > table.rows:
-                raise EntropyDecodeError(f"{what}: shape {tuple(shape)} needs more than the table's {table.rows} rows")
-            idx = coder._DUMMY_INDEX
-        else:
-            idx = coder.check_index(index, table.rows, what)
-            if idx.shape != (c, h, w):
-                raise EntropyDecodeError(f"{what}: index {idx.shape} for shape {(c, h, w)}")
-            idx = idx.reshape(-1)
+        (c, h, w), checked = coder.decode_target(shape, index, table, what)
+        idx = coder._DUMMY_INDEX if checked is None else checked.reshape(-1)
         out = np.empty(c * h * w, dtype=np.int32)
         a = table.coder_arrays()
         status, self._p, self._xa, self._xb = rans.decode_part(
@@ -135,10 +127,7 @@ class PartsReader:
         size = zvcp.payload_size(self._view, self._pos)
         payload = self._view[self._pos : self._pos + size]
         self._pos += size
-        if index is None:
-            return coder.decode(payload, tuple(shape), None, table)
-        idx = coder.check_index(index, table.rows, "decode")
-        return coder.decode(payload, idx.shape, idx, table)
+        return coder.decode(payload, shape, index, table)
 
     def finish(self) -> None:
         """Nothing left: every chain part and state, or every byte after the last payload."""

@@ -124,13 +124,26 @@ def encode(symbols: np.ndarray, index: np.ndarray | None, table: CdfTable, num_s
     return zvcp.pack(ranges, slices, zvcp.VERSION)  # looked up per call: tests write version 1
 
 
+def decode_target(shape: tuple[int, int, int], index: np.ndarray | None, table: CdfTable,
+                  what: str) -> tuple[tuple[int, int, int], np.ndarray | None]:
+    """The shape and table-row index a decoder may trust (the kernels index without bounds
+    checks): index None = one row per channel, which the table must have; else uint8 rows of
+    exactly that shape, each < table.rows."""
+    c, h, w = check_shape(tuple(shape), what, EntropyDecodeError)
+    if index is None:
+        if c > table.rows:
+            raise EntropyDecodeError(f"{what}: shape {(c, h, w)} needs more than the table's {table.rows} rows")
+        return (c, h, w), None
+    idx = check_index(index, table.rows, what)
+    if idx.shape != (c, h, w):
+        raise EntropyDecodeError(f"{what}: index {idx.shape} for shape {(c, h, w)}")
+    return (c, h, w), idx
+
+
 def decode(data: bytes | memoryview, shape: tuple[int, int, int], index: np.ndarray | None,
            table: CdfTable) -> np.ndarray:
     """ZVCP payload (exactly, no trailing bytes) -> int32 [C,H,W]. Raises EntropyDecodeError."""
-    c, h, w = check_shape(shape, "decode", EntropyDecodeError)
-    per_channel = index is None
-    if per_channel and c > table.rows:
-        raise EntropyDecodeError(f"factorized: shape {tuple(shape)} needs more than the table's {table.rows} rows")
+    (c, h, w), index = decode_target(shape, index, table, "decode")
     rs, re_, ds, sz, total = zvcp.parse(data, h)
     if total != len(data):
         raise EntropyDecodeError(f"ZVCP payload is {total} bytes but {len(data)} were given")

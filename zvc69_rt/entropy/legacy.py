@@ -13,7 +13,6 @@ import numpy as np
 from zvc69_rt.entropy import coder
 from zvc69_rt.entropy.gaussian import gaussian_table
 from zvc69_rt.entropy.tables import CdfTable
-from zvc69_rt.errors import EntropyDecodeError
 
 
 def encode_legacy(symbols: np.ndarray, index: np.ndarray | None, table: CdfTable) -> bytes:
@@ -25,9 +24,7 @@ def encode_legacy(symbols: np.ndarray, index: np.ndarray | None, table: CdfTable
 def decode_legacy(data: bytes | memoryview, shape: tuple[int, int, int], index: np.ndarray | None,
                   table: CdfTable) -> np.ndarray:
     """Raw rANS bytes (all of data) -> int32[shape]. Raises EntropyDecodeError."""
-    c, h, w = coder.check_shape(tuple(shape), "legacy decode", EntropyDecodeError)
-    if index is None and c > table.rows:
-        raise EntropyDecodeError(f"legacy factorized: {c} channels, the table has {table.rows} rows")
+    (c, h, w), index = coder.decode_target(shape, index, table, "legacy decode")
     size = len(memoryview(data))
     one = np.zeros(1, np.int64)
     return coder.decode_ranges(data, one, np.array([size], np.int64), one, np.array([h], np.int64),
