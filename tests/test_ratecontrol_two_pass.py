@@ -68,7 +68,7 @@ def test_two_pass_lands_where_one_pass_cannot(q):
     assert abs(one["error_pct"]) > 10, one  # the keyframe was priced by priors: far off
     two, qs, codings = _run(TwoPassControl(_first_pass(target), target, FPS, W, H, gop=16, p_offset=16))
     assert abs(two["error_pct"]) < 5, (two, qs)
-    assert two["passes"] == 2 and codings == 16 + two["keyframe_trials"] and two["keyframe_trials"] <= MAX_TRIALS
+    assert two["planned"] and codings == 16 + two["keyframe_trials"] and two["keyframe_trials"] <= MAX_TRIALS
 
 
 def _first_pass(target: int) -> FirstPass:

@@ -415,8 +415,8 @@ class TwoPassControl(BitrateControl):
     point on clips measured so far: +-30 % over 60 points); two sizes of the frame itself
     replace that guess. Why two passes at all: one-pass control decides a clip's first
     keyframe from priors and cannot know whether the P-frames after it will be 5 % or 40 %
-    of it (a static shot vs a pan), so it lands 10-60 % off on 16-frame clips
-    (docs/INTER.md "Rate control")."""
+    of it (a static shot vs a pan), so it lands 6-66 % off on 16-frame clips
+    (docs/INTER.md "Two passes")."""
 
     def __init__(self, first_pass: FirstPass, bitrate: int, fps: float, width: int, height: int, gop: int = 1,
                  p_offset: int = 0):
@@ -508,7 +508,7 @@ class TwoPassControl(BitrateControl):
         self._account(bits, q)
 
     def summary(self) -> dict:
-        return {**super().summary(), "passes": 2, "keyframe_trials": sum(self._trials.values())}
+        return {**super().summary(), "planned": True, "keyframe_trials": sum(self._trials.values())}
 
 
 def parse_bitrate(text: str) -> int:
