@@ -214,7 +214,8 @@ def test_cli_passes_refuse_stdin(tmp_path):
 
 def test_cli_two_pass_keeps_the_closest_pass(tmp_path):
     out = tmp_path / "x.zvc"
-    r = _zvc69("encode", str(CLIP), "-o", str(out), "--frames", "8", "--gop", "1", "--bitrate", "150k",
+    # GOP 4: keyframe trials and P-frames planned from pass 1's P-frame sizes
+    r = _zvc69("encode", str(CLIP), "-o", str(out), "--frames", "8", "--gop", "4", "--bitrate", "150k",
                "--passes", "2")
     err = r.stderr.decode()
     assert r.returncode == 0, err
