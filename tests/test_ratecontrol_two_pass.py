@@ -229,3 +229,16 @@ def test_cli_two_pass_keeps_the_closest_pass(tmp_path):
     r = _zvc69("decode", str(out), "-o", str(tmp_path / "x.y4m"))
     assert r.returncode == 0, r.stderr.decode()
     assert "decoded 8 frames" in r.stderr.decode()
+
+
+def test_cli_two_pass_on_a_truncated_input_writes_nothing(tmp_path):
+    """The input ends mid-frame: the first pass fails with the reader's message, OUTPUT is
+    never created and the pass files go with their temp folder."""
+    raw = CLIP.read_bytes()
+    bad = tmp_path / "cut.y4m"
+    bad.write_bytes(raw[: len(raw) // 3 + 101])
+    out = tmp_path / "x.zvc"
+    r = _zvc69("encode", str(bad), "-o", str(out), "--bitrate", "150k", "--passes", "2", "--gop", "1")
+    assert r.returncode != 0, r.stderr.decode()
+    assert "Traceback" not in r.stderr.decode() and "truncated" in r.stderr.decode().lower(), r.stderr.decode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.y4m"]
