@@ -11,8 +11,9 @@ from zvc69_rt.errors import ZVC69FormatError
 
 MAGIC = b"ZVC69\x00"
 VERSION_MAJOR = 1
-#: 1 since session 14: entropy payloads are ZVCP version 2 (compact slice headers) or 3 (a P/B
-#: residual's z and y chained in one stream); 1.0 streams (ZVCP version 1) still decode.
+#: 1 since session 14: entropy payloads are ZVCP version 2 (compact slice headers) or 3 (a
+#: frame's hyperprior and latent parts chained in one stream, I-frames and P/B residuals alike);
+#: 1.0 streams (ZVCP version 1) still decode.
 #: Readers accept any minor: payloads name their own version.
 VERSION_MINOR = 1
 SIZE = 64

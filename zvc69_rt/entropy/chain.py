@@ -29,30 +29,19 @@ from zvc69_rt.errors import EntropyDecodeError
 ChainPart = tuple[np.ndarray, "np.ndarray | None", CdfTable]  # symbols, table rows (None: channel), table
 
 
-def _validated(symbols: np.ndarray, index: np.ndarray | None, table: CdfTable, what: str):
-    sym = coder._as_symbols(symbols)
-    c, h, w = coder.check_shape(sym.shape, what)
-    if index is None:
-        if c > table.rows:
-            raise ValueError(f"{what}: {c} channels, the table has {table.rows} rows")
-        return sym, coder._DUMMY_INDEX, c, h * w
-    idx = coder.check_index(index, table.rows, what)
-    if idx.shape != sym.shape:
-        raise ValueError(f"{what}: symbols {sym.shape} and index {idx.shape} differ")
-    return sym, idx.reshape(-1), c, h * w
-
-
 def encode_chain(parts: list[ChainPart]) -> bytes:
     """Tensors (symbols [C,H,W], rows [C,H,W] or None for row = channel, table) -> one payload."""
-    checked = [_validated(s, i, t, f"chain part {k}") for k, (s, i, t) in enumerate(parts)]
-    total = sum(c * hw for _, _, c, hw in checked)
+    checked = [coder.encode_target(s, i, t, f"chain part {k}") for k, (s, i, t) in enumerate(parts)]
+    total = sum(sym.size for sym, _ in checked)
     if total > coder.MAX_SYMBOLS:
         raise ValueError(f"chain: {total} symbols, more than {coder.MAX_SYMBOLS}")
     out = np.empty(total * rans.MAX_BYTES_PER_SYMBOL + rans.STATE_BYTES, dtype=np.uint8)
     pos, xa, xb = np.int64(out.size), np.int64(rans.RANS_L), np.int64(rans.RANS_L)
-    for (sym, idx, c, hw), (_, index, table) in zip(reversed(checked), reversed(parts)):
+    for (sym, idx), (_, index, table) in zip(reversed(checked), reversed(parts)):
         a = table.coder_arrays()
-        pos, xa, xb = rans.encode_part(sym.reshape(-1), idx, index is None, a.rinfo, a.enc, c, hw, out, pos, xa, xb)
+        c, h, w = sym.shape
+        pos, xa, xb = rans.encode_part(sym.reshape(-1), idx, index is None, a.rinfo, a.enc, c, h * w, out, pos, xa,
+                                       xb)
     start = rans.flush_states(out, pos, xa, xb)
     return zvcp.pack_chain(len(parts), out[start:].tobytes())
 
@@ -107,8 +96,7 @@ def encode_parts(parts: list[ChainPart], num_slices: int | None, chain: bool) ->
     (concatenated; PartsReader takes either)."""
     if chain:
         return encode_chain(parts)
-    return b"".join(coder.encode(sym, None if index is None else coder.check_index(index, table.rows, "encode"),
-                                 table, num_slices) for sym, index, table in parts)
+    return b"".join(coder.encode(sym, index, table, num_slices) for sym, index, table in parts)
 
 
 class PartsReader:

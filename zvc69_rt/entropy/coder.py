@@ -90,17 +90,29 @@ def _as_symbols(symbols: np.ndarray) -> np.ndarray:
 _DUMMY_INDEX = np.zeros(1, dtype=np.uint8)
 
 
+def encode_target(symbols: np.ndarray, index: np.ndarray | None, table: CdfTable,
+                  what: str) -> tuple[np.ndarray, np.ndarray]:
+    """What an encoder kernel may trust (it indexes without bounds checks): int32 [C,H,W]
+    symbols and their flat table rows (index None: one row per channel, which the table must
+    have; else uint8 rows of the symbols' shape, each < table.rows)."""
+    sym = _as_symbols(symbols)
+    c, _, _ = check_shape(sym.shape, what)
+    if index is None:
+        if c > table.rows:
+            raise ValueError(f"{what}: {c} channels, the table has {table.rows} rows")
+        return sym, _DUMMY_INDEX
+    idx = check_index(index, table.rows, what)
+    if idx.shape != sym.shape:
+        raise ValueError(f"{what}: symbols {sym.shape} and index {idx.shape} differ")
+    return sym, idx.reshape(-1)
+
+
 def encode_slices(symbols: np.ndarray, index: np.ndarray | None, table: CdfTable,
                   num_slices: int | None) -> tuple[list[tuple[int, int]], list[bytes]]:
     """Code symbols [C,H,W] (rows from index, or channel c when index is None) per row slice."""
-    sym = _as_symbols(symbols)
-    c, h, w = check_shape(sym.shape, "encode")
+    sym, idx1 = encode_target(symbols, index, table, "encode")
     per_channel = index is None
-    if per_channel and c > table.rows:
-        raise ValueError(f"factorized: {c} channels, the table has {table.rows} rows")
-    if not per_channel and index.shape != sym.shape:
-        raise ValueError(f"symbols {sym.shape} and scale_index {index.shape} differ")
-    idx1 = _DUMMY_INDEX if per_channel else index.reshape(-1)
+    c, h, w = sym.shape
     ranges = row_ranges(h, num_slices if num_slices else auto_slices(h, c * h * w))
     lo = np.array([r0 * w for r0, _ in ranges], np.int64)
     hi = np.array([r1 * w for _, r1 in ranges], np.int64)

@@ -80,9 +80,7 @@ def encode_gaussian(symbols: np.ndarray, scale_index: np.ndarray, num_slices: in
     """
     from zvc69_rt.entropy import coder
 
-    table = gaussian_table()
-    idx = coder.check_index(scale_index, table.rows, "encode_gaussian")
-    return coder.encode(symbols, idx, table, num_slices)
+    return coder.encode(symbols, scale_index, gaussian_table(), num_slices)
 
 
 def decode_gaussian(data: bytes | memoryview, scale_index: np.ndarray) -> np.ndarray:
@@ -92,6 +90,4 @@ def decode_gaussian(data: bytes | memoryview, scale_index: np.ndarray) -> np.nda
     """
     from zvc69_rt.entropy import coder
 
-    table = gaussian_table()
-    idx = coder.check_index(scale_index, table.rows, "decode_gaussian")
-    return coder.decode(data, idx.shape, idx, table)
+    return coder.decode(data, np.shape(scale_index), scale_index, gaussian_table())

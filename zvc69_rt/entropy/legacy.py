@@ -33,14 +33,11 @@ def decode_legacy(data: bytes | memoryview, shape: tuple[int, int, int], index: 
 
 def encode_gaussian_legacy(symbols: np.ndarray, scale_index: np.ndarray) -> bytes:
     """Gaussian conditional, legacy sequential format."""
-    table = gaussian_table()
-    return encode_legacy(symbols, coder.check_index(scale_index, table.rows, "encode_gaussian_legacy"), table)
+    return encode_legacy(symbols, scale_index, gaussian_table())
 
 
 def decode_gaussian_legacy(data: bytes | memoryview, scale_index: np.ndarray) -> np.ndarray:
-    table = gaussian_table()
-    idx = coder.check_index(scale_index, table.rows, "decode_gaussian_legacy")
-    return decode_legacy(data, idx.shape, idx, table)
+    return decode_legacy(data, np.shape(scale_index), scale_index, gaussian_table())
 
 
 def encode_factorized_legacy(symbols: np.ndarray, table: CdfTable) -> bytes:

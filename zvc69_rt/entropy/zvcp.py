@@ -188,9 +188,8 @@ def parse_chain(buf: bytes | memoryview, offset: int = 0) -> tuple[int, int, int
 
 def payload_size(buf: bytes | memoryview, offset: int = 0) -> int:
     """Total length of the ZVCP payload (any version) starting at offset (validated)."""
-    view = memoryview(buf)
-    if len(view) - offset > 4 and view[offset + 4] == VERSION_CHAIN:
-        return parse_chain(view, offset)[3]
+    if is_chain(buf, offset):
+        return parse_chain(buf, offset)[3]
     return int(parse(buf, None, offset)[4])
 
 
