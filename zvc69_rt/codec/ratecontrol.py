@@ -433,7 +433,6 @@ class TwoPassControl(BitrateControl):
         self._pending = np.ones(len(order), dtype=bool)
         self.total = len(order) * self.frame_bits
         self._trials: dict[int, int] = {}
-        self._seen: dict[int, tuple[int, int]] = {}  # the last trial observed per frame
 
     def _predicted_total(self, gop_quality: float) -> float:
         """Bits of every frame not yet coded, all at this GOP quality."""
@@ -472,9 +471,6 @@ class TwoPassControl(BitrateControl):
         sizes of one frame at two qualities are the best slope evidence there is)."""
         if frame_index not in self._position:
             return
-        if self._seen.get(frame_index) == (q, bits):  # this trial became the frame: counted once
-            return
-        self._seen[frame_index] = (q, bits)
         kind, q1, bits1 = self.plan.frames[frame_index]
         self.fits[kind].add(float(q - q1), math.log2(max(bits, 1) / max(bits1, 1)))
 
@@ -486,12 +482,12 @@ class TwoPassControl(BitrateControl):
         kind, q1, bits1 = self.plan.frames[frame_index]
         a, b = self.fits[kind].params()
         predicted = bits1 * 2.0 ** (a + b * (q - q1))
+        before = dataclasses.replace(self.fits[kind])
         self._observe(frame_index, q, bits)
-        if abs(math.log2(max(bits, 1) / predicted)) <= REVISE_TOLERANCE:
-            return None
         qi = round(self._solve_gop_quality())
         q_new = frame_quality(qi, frame_type, self.p_offset)
-        if q_new == q:
+        if abs(math.log2(max(bits, 1) / predicted)) <= REVISE_TOLERANCE or q_new == q:
+            self.fits[kind] = before  # this trial is the frame: update() adds it, once
             return None
         self._trials[frame_index] = self._trials.get(frame_index, 0) + 1
         self.last_quality = qi
@@ -501,7 +497,6 @@ class TwoPassControl(BitrateControl):
     def update(self, frame_index: int, frame_type: int, bits: int) -> None:
         q = self._decided.pop(frame_index, self.last_quality if self.last_quality is not None else 50)
         self._observe(frame_index, q, bits)
-        self._seen.pop(frame_index, None)
         self._record[frame_index] = (self._asked.pop(frame_index, self._kind(frame_type)), q, bits)
         if frame_index in self._position:
             self._pending[self._position[frame_index]] = False
