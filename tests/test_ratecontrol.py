@@ -384,9 +384,9 @@ def _reader(enc, packets):
     return StreamReader(io.BytesIO(buf.getvalue()))
 
 
-def _zvc69(*args):
-    return subprocess.run([sys.executable, "-m", "zvc69_rt", *args], capture_output=True, cwd=REPO, timeout=300,
-                          check=False)
+def _zvc69(*args, stdin: bytes | None = None):
+    return subprocess.run([sys.executable, "-m", "zvc69_rt", *args], input=stdin, capture_output=True, cwd=REPO,
+                          timeout=300, check=False)
 
 
 @pytest.mark.parametrize("args, match", [

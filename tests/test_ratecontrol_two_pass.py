@@ -5,13 +5,12 @@ target without leaving temp files behind."""
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.clips import EXAMPLE_CLIP, example_frames
+from tests.test_ratecontrol import _zvc69
 from zvc69_rt.codec.api import EncoderConfig
 from zvc69_rt.codec.ratecontrol import (
     FRAME_I,
@@ -24,8 +23,6 @@ from zvc69_rt.codec.ratecontrol import (
 )
 from zvc69_rt.errors import InputError
 
-REPO = Path(__file__).resolve().parents[1]
-CLIP = REPO / "examples" / "bikes_320x136.y4m"
 W, H, FPS = 640, 272, 25.0
 
 
@@ -157,24 +154,18 @@ def test_two_pass_needs_vbr_and_a_plan():
 
 
 # -- real encodes ------------------------------------------------------------------------
-def _zvc69(*args):
-    return subprocess.run([sys.executable, "-m", "zvc69_rt", *args], capture_output=True, cwd=REPO, timeout=600,
-                          check=False)
-
-
 def test_two_pass_real_clip_lands_and_decodes():
     """12 all-intra frames of the example clip at 1.3x the rate quality 43 gives: the second
     pass lands within 5 % (the first may not), and the stream decodes frame for frame."""
     from zvc69_rt.codec.decoder import Decoder
     from zvc69_rt.codec.encoder import Encoder
     from zvc69_rt.eval.metrics import psnr_frame
-    from zvc69_rt.io.open import open_source
 
-    src = open_source(str(CLIP))
-    frames = [f for _, f in zip(range(12), src)]
-    base = {"width": src.width, "height": src.height, "fps_num": src.fps_num, "fps_den": src.fps_den, "gop": 1}
+    frames = example_frames(12)
+    f0 = frames[0]
+    base = {"width": f0.width, "height": f0.height, "fps_num": 25, "fps_den": 1, "gop": 1}
     cqp = Encoder(EncoderConfig(quality=43, reduced_res=False, **base))
-    rate = sum(len(p.data) + 32 for f in frames for p in cqp.encode(f)) * 8 * src.fps_num / src.fps_den / 12
+    rate = sum(len(p.data) + 32 for f in frames for p in cqp.encode(f)) * 8 * 25 / 12
     config = EncoderConfig(rate_control="vbr", bitrate=round(1.3 * rate), **base)
     one = Encoder(config, bundle=cqp.bundle)
     for f in frames:
@@ -199,15 +190,14 @@ def test_two_pass_real_clip_lands_and_decodes():
     (["--passes", "2", "--bitrate", "200k", "--preset", "realtime_1080p"], "one pass"),
 ])
 def test_cli_pass_errors(tmp_path, args, match):
-    r = _zvc69("encode", str(CLIP), "-o", str(tmp_path / "x.zvc"), *args)
+    r = _zvc69("encode", str(EXAMPLE_CLIP), "-o", str(tmp_path / "x.zvc"), *args)
     assert r.returncode != 0 and match in r.stderr.decode(), r.stderr.decode()
     assert not (tmp_path / "x.zvc").exists()
 
 
 def test_cli_passes_refuse_stdin(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "zvc69_rt", "encode", "-", "-o", str(tmp_path / "x.zvc"), "--passes",
-                        "2", "--bitrate", "200k"], input=CLIP.read_bytes(), capture_output=True, cwd=REPO,
-                       timeout=300, check=False)
+    r = _zvc69("encode", "-", "-o", str(tmp_path / "x.zvc"), "--passes", "2", "--bitrate", "200k",
+               stdin=EXAMPLE_CLIP.read_bytes())
     assert r.returncode != 0 and "stdin cannot be re-read" in r.stderr.decode()
     assert not list(tmp_path.iterdir())
 
@@ -215,7 +205,7 @@ def test_cli_passes_refuse_stdin(tmp_path):
 def test_cli_two_pass_keeps_the_closest_pass(tmp_path):
     out = tmp_path / "x.zvc"
     # GOP 4: keyframe trials and P-frames planned from pass 1's P-frame sizes
-    r = _zvc69("encode", str(CLIP), "-o", str(out), "--frames", "8", "--gop", "4", "--bitrate", "150k",
+    r = _zvc69("encode", str(EXAMPLE_CLIP), "-o", str(out), "--frames", "8", "--gop", "4", "--bitrate", "150k",
                "--passes", "2")
     err = r.stderr.decode()
     assert r.returncode == 0, err
@@ -234,7 +224,7 @@ def test_cli_two_pass_keeps_the_closest_pass(tmp_path):
 def test_cli_two_pass_on_a_truncated_input_writes_nothing(tmp_path):
     """The input ends mid-frame: the first pass fails with the reader's message, OUTPUT is
     never created and the pass files go with their temp folder."""
-    raw = CLIP.read_bytes()
+    raw = EXAMPLE_CLIP.read_bytes()
     bad = tmp_path / "cut.y4m"
     bad.write_bytes(raw[: len(raw) // 3 + 101])
     out = tmp_path / "x.zvc"
