@@ -11,6 +11,11 @@ motion quantisation, bilinear motion compensation and a mean-scale residual code
         sym = round(y - mean);  y_hat = sym + mean
         x_hat = clamp(pred + rs(y_hat * inv_gain), 0, 1)  (3x sub-pixel up, IGDN)
 
+    conditional synthesis (cfg.cond = C > 0, session 16): the decoder has the prediction too,
+    so rs sees it: pred --conv3 s2--> p2 [C,H/2] --conv3 s2--> p4 [C,H/4], each added to
+    rs's features at its scale through a 1x1 conv that starts at zero (a plain model's
+    checkpoint loads into it unchanged and computes the same x_hat at step 0)
+
 The residual scale branch (rhs_scale) is the same plain conv/ReLU/PixelShuffle head as
 the intra model, so zvc69_rt.models.scale_head.IntegerScaleHead runs it exactly.
 The motion rate model here (a zero-mean Gaussian on the horizontal/vertical DPCM of the
@@ -30,6 +35,7 @@ from torch.nn import functional as F
 from onnx_export.entropy_models import FactorizedDensity, gaussian_likelihood
 from onnx_export.layers import GDN, SubpixelUp, conv3, conv_down
 from onnx_export.model import LAMBDAS, ScaleHead, round_ste
+from zvc69_rt.codec.reduced_res import _DOWN_TAPS, UPSAMPLE_TAPS
 
 #: Motion vector quantiser step (pixels) per precision code (MotionPrecision 0, 1, 2).
 MOTION_STEPS = (1.0, 0.5, 0.25)
@@ -43,6 +49,7 @@ class InterConfig:
     Nz: int = 32  # residual hyperprior channels (spec: Residual Hyperprior 32)
     F: int = 32  # motion network base width
     levels: int = len(LAMBDAS)
+    cond: int = 0  # channels of the synthesis' prediction branch (0 = plain residual synthesis)
 
 
 def warp(ref: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
@@ -62,6 +69,44 @@ def warp(ref: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> torch
     grid = torch.stack((gx, gy), dim=-1)
     out = F.grid_sample(ref, grid, mode=mode, padding_mode="border", align_corners=False)
     return out if mode == "bilinear" else out.clamp(0.0, 1.0)
+
+
+def _separable(x: torch.Tensor, taps: torch.Tensor, pad: tuple[int, int], stride: int, axis: int) -> torch.Tensor:
+    """Edge-replicated 1-D filter along the last (axis=-1) or second-to-last (axis=-2) axis."""
+    c = x.shape[1]
+    if axis == -1:
+        x = F.pad(x, (pad[0], pad[1], 0, 0), mode="replicate")
+        k = taps.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
+        return F.conv2d(x, k, stride=(1, stride), groups=c)
+    x = F.pad(x, (0, 0, pad[0], pad[1]), mode="replicate")
+    k = taps.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
+    return F.conv2d(x, k, stride=(stride, 1), groups=c)
+
+
+def downsample_2x(x: torch.Tensor) -> torch.Tensor:
+    """The runtime's encoder-side half picture (zvc69_rt.codec.reduced_res.downsample_2x,
+    Lanczos-3) for even sizes: what a half-size residual (flag 3) is coded against."""
+    taps = torch.from_numpy(_DOWN_TAPS.copy())
+    return _separable(_separable(x, taps, (5, 6), 2, -1), taps, (5, 6), 2, -2)
+
+
+def upsample_2x(x: torch.Tensor) -> torch.Tensor:
+    """The runtime's normative 2x upsampling (reduced_res.upsample_2x: 4-tap bicubic, width first)."""
+    t = torch.tensor([float(v) for v in UPSAMPLE_TAPS])
+
+    def up(a: torch.Tensor, axis: int) -> torch.Tensor:
+        even = _separable(a, t, (2, 1), 1, axis)  # output 2k reads k-2..k+1
+        odd = _separable(a, t.flip(0), (1, 2), 1, axis)  # output 2k+1 reads k-1..k+2, taps reversed
+        return _interleave(even, odd, axis)
+
+    return up(up(x, -1), -2)
+
+
+def _interleave(even: torch.Tensor, odd: torch.Tensor, axis: int) -> torch.Tensor:
+    b, c, h, w = even.shape
+    if axis == -1:
+        return torch.stack((even, odd), -1).reshape(b, c, h, 2 * w)
+    return torch.stack((even, odd), -2).reshape(b, c, 2 * h, w)
 
 
 def upsample_motion(motion: torch.Tensor) -> torch.Tensor:
@@ -174,6 +219,14 @@ class InterModel(nn.Module):
         self.rs = nn.Sequential(
             SubpixelUp(M, N), GDN(N, inverse=True), SubpixelUp(N, N), GDN(N, inverse=True), SubpixelUp(N, 3)
         )
+        if cfg.cond:
+            C = cfg.cond
+            self.pf2 = nn.Sequential(nn.Conv2d(3, C, 3, 2, 1), nn.LeakyReLU(inplace=True))
+            self.pf4 = nn.Sequential(nn.Conv2d(C, C, 3, 2, 1), nn.LeakyReLU(inplace=True))
+            self.inj2, self.inj4 = nn.Conv2d(C, N, 1), nn.Conv2d(C, N, 1)
+            for inj in (self.inj2, self.inj4):
+                nn.init.zeros_(inj.weight)
+                nn.init.zeros_(inj.bias)
         self.rha = nn.Sequential(
             conv3(M, Nz), nn.LeakyReLU(inplace=True), conv_down(Nz, Nz), nn.LeakyReLU(inplace=True),
             conv_down(Nz, Nz),
@@ -208,26 +261,42 @@ class InterModel(nn.Module):
         return y, self.rha(y)
 
     def residual_synthesis(self, y_hat: torch.Tensor, inv_gain: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
-        return torch.clamp(pred + self.rs(y_hat * inv_gain) * 0.5, 0, 1)
+        if not self.cfg.cond:
+            return torch.clamp(pred + self.rs(y_hat * inv_gain) * 0.5, 0, 1)
+        p2 = self.pf2(pred * 2 - 1)
+        p4 = self.pf4(p2)
+        h = self.rs[1](self.rs[0](y_hat * inv_gain)) + self.inj4(p4)
+        h = self.rs[3](self.rs[2](h)) + self.inj2(p2)
+        return torch.clamp(pred + self.rs[4](h) * 0.5, 0, 1)
+
+    def residual_parameters(self) -> list[nn.Parameter]:
+        """Everything but the motion network: what --freeze-motion trains."""
+        return [p for name, p in self.named_parameters() if not name.startswith("motion.")]
 
     def forward(self, ref: torch.Tensor, cur: torch.Tensor, level: torch.Tensor,
-                precision: int = QUARTER_PEL, cubic: bool = False) -> dict[str, torch.Tensor]:
+                precision: int = QUARTER_PEL, cubic: bool = False, half: bool = False) -> dict[str, torch.Tensor]:
         """Training forward; level is a LongTensor [B]. Straight-through rounding everywhere.
         cubic: predict with the bicubic warp (the runtime's CUBIC_FLAG), so the residual
-        coder also learns the sharper predictions the encoder may pick."""
+        coder also learns the sharper predictions the encoder may pick.
+        half: code the residual as the runtime's flag 3 does (cur and pred halved, the
+        decoded half picture's difference to the half prediction upsampled onto pred),
+        the form most low-rate P-frames take; H and W must be multiples of 64."""
         step = MOTION_STEPS[precision]
         flow4 = self.motion(ref, cur)
         q = round_ste(flow4 / step)
         pred = warp(ref, upsample_motion(q * step), "bicubic" if cubic else "bilinear")
         g, ig = self.gains(level.float())
-        y, z = self.residual_analysis(cur, pred, g[:, :, None, None])
+        cur_c, pred_c = (downsample_2x(cur), downsample_2x(pred)) if half else (cur, pred)
+        y, z = self.residual_analysis(cur_c, pred_c, g[:, :, None, None])
         z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
         z_hat = round_ste(z)
         mean = self.rhs_mean(z_hat)
         scale = torch.exp(self.rhs_scale(z_hat))
         y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
         y_hat = round_ste(y - mean) + mean
-        x_hat = self.residual_synthesis(y_hat, ig[:, :, None, None], pred)
+        x_hat = self.residual_synthesis(y_hat, ig[:, :, None, None], pred_c)
+        if half:
+            x_hat = torch.clamp(pred + upsample_2x(x_hat - pred_c), 0, 1)
         return {
             "x_hat": x_hat,
             "pred": pred,

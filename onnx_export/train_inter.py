@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import math
 import os
 import signal
@@ -60,11 +61,11 @@ def _psnr(mse: torch.Tensor) -> float:
 
 
 def save(path: Path, model, opt, step: int, best: float, sampler_state, cfg: InterConfig,
-         level_weight_exp: float = 0.0) -> None:
+         level_weight_exp: float = 0.0, half_share: float = 0.0) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "opt": opt.state_dict() if opt else None, "step": step,
                 "best": best, "rng": sampler_state, "cfg": cfg.__dict__, "kind": "inter",
-                "level_weight_exp": level_weight_exp}, tmp)
+                "level_weight_exp": level_weight_exp, "half_share": half_share}, tmp)
     os.replace(tmp, path)
 
 
@@ -78,22 +79,29 @@ def load_checkpoint(path: Path) -> InterModel:
 
 @torch.no_grad()
 def validate(model: InterModel, val: dict, levels=(0, 3, 7),
-             weights: torch.Tensor | None = None) -> dict[str, float]:
-    """val_loss: the levels' mean lambda*D + R, weighted like the training loss when given."""
+             weights: torch.Tensor | None = None, half: bool = False) -> dict[str, float]:
+    """val_loss: the levels' mean lambda*D + R, weighted like the training loss when given;
+    with half, the mean of the full-size and the half-size residual's (val_full, val_half)."""
     model.eval()
     res: dict[str, float] = {}
-    total = 0.0
-    for lv in levels:
-        level = torch.full((val["cur"].shape[0],), lv, dtype=torch.long)
-        torch.manual_seed(0)
-        out = model(val["ref"], val["cur"], level)
-        ls = losses(out, val, level, 0.0)
-        res[f"bpp_q{lv}"] = float(ls["bpp"] + ls["mbpp"])
-        res[f"psnr_q{lv}"] = _psnr(ls["mse"])
-        total += float(ls["rd"]) * (1.0 if weights is None else float(weights[lv]))
-    res["pred_psnr"] = _psnr(ls["pred_mse"])
-    res["epe"] = float(ls["epe"])
-    res["val_loss"] = total / (len(levels) if weights is None else float(sum(float(weights[lv]) for lv in levels)))
+    parts = []
+    for form in (False, True) if half else (False,):
+        total = 0.0
+        for lv in levels:
+            level = torch.full((val["cur"].shape[0],), lv, dtype=torch.long)
+            torch.manual_seed(0)
+            out = model(val["ref"], val["cur"], level, half=form)
+            ls = losses(out, val, level, 0.0)
+            tag = "h" if form else ""
+            res[f"bpp{tag}_q{lv}"] = float(ls["bpp"] + ls["mbpp"])
+            res[f"psnr{tag}_q{lv}"] = _psnr(ls["mse"])
+            total += float(ls["rd"]) * (1.0 if weights is None else float(weights[lv]))
+            if not form:
+                res["pred_psnr"], res["epe"] = _psnr(ls["pred_mse"]), float(ls["epe"])
+        parts.append(total / (len(levels) if weights is None else float(sum(float(weights[lv]) for lv in levels))))
+    if half:
+        res["val_full"], res["val_half"] = parts
+    res["val_loss"] = sum(parts) / len(parts)
     model.train()
     return res
 
@@ -143,6 +151,14 @@ def main(argv=None) -> int:
     ap.add_argument("--level-weight-exp", type=float, default=0.0,
                     help="weight each level's loss by (lambda/geometric-mean lambda)^-EXP (train.level_weights); "
                          "0 = plain mean. Low levels are what video P-frames use")
+    ap.add_argument("--conditional", type=int, default=0, metavar="C",
+                    help="give a plain model's residual synthesis a C-channel prediction branch "
+                         "(InterConfig.cond; starts at zero, so the upgraded model first computes what the plain one did)")
+    ap.add_argument("--freeze-motion", action="store_true",
+                    help="train the residual coder only (the flow network stays as it is; steps ~2x cheaper)")
+    ap.add_argument("--half-share", type=float, default=0.0,
+                    help="share of batches whose residual is coded at half size, as the runtime's flag 3 "
+                         "(what most low-rate P-frames use); >0 also validates both forms (val_loss = their mean)")
     ap.add_argument("--plot", action="store_true", help="only write RUN/loss_curve.png")
     args = ap.parse_args(argv)
     if args.plot:
@@ -161,19 +177,35 @@ def main(argv=None) -> int:
     if last.exists():
         ck = torch.load(last, weights_only=False)
         cfg = InterConfig(**ck["cfg"])
+    upgraded = bool(args.conditional) and not cfg.cond
+    if upgraded:
+        cfg = dataclasses.replace(cfg, cond=args.conditional)
     model = InterModel(cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    if args.freeze_motion:
+        model.motion.requires_grad_(False)
+    opt = torch.optim.Adam(model.residual_parameters() if args.freeze_motion else model.parameters(), lr=args.lr)
     if ck is not None:
-        model.load_state_dict(ck["model"])
-        if ck["opt"] is not None:  # None: a committed model-only checkpoint (onnx_export/checkpoints)
-            opt.load_state_dict(ck["opt"])
+        missing, unexpected = model.load_state_dict(ck["model"], strict=not upgraded)
+        if upgraded:
+            assert not unexpected and all(k.startswith(("pf2.", "pf4.", "inj2.", "inj4.")) for k in missing), missing
+            print(f"conditional synthesis added ({args.conditional} channels, {len(missing)} new tensors at zero)")
+        if ck["opt"] is not None and not upgraded:  # None: a model-only checkpoint (onnx_export/checkpoints)
+            try:
+                opt.load_state_dict(ck["opt"])
+            except ValueError:  # trained another parameter set (--freeze-motion toggled)
+                print("optimizer state is for another parameter set: Adam restarts")
         for g in opt.param_groups:
             g["lr"] = args.lr
         step, best, sampler_state = ck["step"], ck["best"], ck["rng"]
         print(f"resumed {last} at step {step} (best val loss {best:.4f})")
+        if upgraded:
+            best = float("inf")
         if ck.get("level_weight_exp", 0.0) != args.level_weight_exp:
             best = float("inf")  # another val_loss: the old best is not comparable
             print(f"level weighting {ck.get('level_weight_exp', 0.0)} -> {args.level_weight_exp}: best reset")
+        if bool(ck.get("half_share", 0.0)) != bool(args.half_share):
+            best = float("inf")
+            print(f"half-size validation {'on' if args.half_share else 'off'}: best reset")
     weights = level_weights(args.level_weight_exp) if args.level_weight_exp else None
 
     photos = training_images(verbose=True)
@@ -202,7 +234,8 @@ def main(argv=None) -> int:
         level = torch.from_numpy(sampler.rng.integers(0, cfg.levels, size=args.batch))
         aux_w = max(0.1, 1.0 - 0.9 * step / max(args.aux_steps, 1))
         cubic = bool(sampler.rng.random() < args.cubic_share) if args.cubic_share > 0 else False
-        out = model(batch["ref"], batch["cur"], level, cubic=cubic)
+        half = bool(sampler.rng.random() < args.half_share) if args.half_share > 0 else False
+        out = model(batch["ref"], batch["cur"], level, cubic=cubic, half=half)
         ls = losses(out, batch, level, aux_w, weights)
         opt.zero_grad(set_to_none=True)
         ls["loss"].backward()
@@ -215,22 +248,22 @@ def main(argv=None) -> int:
                "mbpp": round(float(ls["mbpp"]), 4), "psnr": round(_psnr(ls["mse"]), 3),
                "pred_psnr": round(_psnr(ls["pred_mse"]), 3), "epe": round(float(ls["epe"]), 3)}
         if step % args.eval_every == 0:
-            ev = validate(model, val, weights=weights)
+            ev = validate(model, val, weights=weights, half=args.half_share > 0)
             row["val_loss"] = round(ev["val_loss"], 5)
             row["val"] = " ".join(f"{k}={v:.3f}" for k, v in ev.items())
             print(f"step {step}: {row['val']}", flush=True)
             if ev["val_loss"] < best:
                 best = ev["val_loss"]
-                save(args.run / "best.pt", model, None, step, best, None, cfg, args.level_weight_exp)
+                save(args.run / "best.pt", model, None, step, best, None, cfg, args.level_weight_exp, args.half_share)
         if step % args.log_every == 0 or "val" in row:
             log.writerow(row)
             logf.flush()
         if time.time() - t_ckpt > args.ckpt_every_s:
-            save(last, model, opt, step, best, sampler.state(), cfg, args.level_weight_exp)
+            save(last, model, opt, step, best, sampler.state(), cfg, args.level_weight_exp, args.half_share)
             t_ckpt = time.time()
-    save(last, model, opt, step, best, sampler.state(), cfg, args.level_weight_exp)
+    save(last, model, opt, step, best, sampler.state(), cfg, args.level_weight_exp, args.half_share)
     if not (args.run / "best.pt").exists():
-        save(args.run / "best.pt", model, None, step, math.inf, None, cfg, args.level_weight_exp)
+        save(args.run / "best.pt", model, None, step, math.inf, None, cfg, args.level_weight_exp, args.half_share)
     logf.close()
     print(f"stopped at step {step}; checkpoint {last}")
     return 0

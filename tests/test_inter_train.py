@@ -121,3 +121,75 @@ def test_level_weighting_weights_the_loss_and_resets_best(tmp_path, tiny_data, c
     assert "best reset" in capsys.readouterr().out
     ck = torch.load(run / "best.pt", weights_only=False)
     assert ck["step"] == 4 and ck["level_weight_exp"] == 0.6
+
+
+def test_conditional_upgrade_starts_where_the_plain_model_was_and_freezes_motion(tmp_path, tiny_data, capsys):
+    """--conditional C adds the synthesis' prediction branch at zero: the upgraded model's
+    x_hat equals the plain one's before training, the branch then learns; --freeze-motion
+    leaves the flow network's weights exactly as they were."""
+    run = tmp_path / "run"
+    args = ["--run", str(run), "--patch", "64", "--batch", "2", "--eval-every", "2"]
+    assert train_inter.main([*args, "--steps", "2"]) == 0
+    plain = train_inter.load_checkpoint(run / "last.pt")
+    assert plain.cfg.cond == 0
+
+    cond = train_inter.InterModel(train_inter.InterConfig(cond=8))
+    missing, unexpected = cond.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.split(".")[0] in ("pf2", "pf4", "inj2", "inj4") for k in missing)
+    cond.eval()
+    y_hat = torch.randn(1, 64, 8, 8)
+    inv_gain = torch.rand(1, 64, 1, 1) + 0.5
+    pred = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(cond.residual_synthesis(y_hat, inv_gain, pred), plain.residual_synthesis(y_hat, inv_gain, pred))
+
+    assert train_inter.main([*args, "--steps", "5", "--conditional", "8", "--freeze-motion"]) == 0
+    out = capsys.readouterr().out
+    assert "conditional synthesis added (8 channels" in out and "best reset" not in out
+    trained = train_inter.load_checkpoint(run / "last.pt")
+    assert trained.cfg.cond == 8
+    assert float(trained.inj2.weight.detach().abs().sum()) > 0 and float(trained.inj4.weight.detach().abs().sum()) > 0
+    for (name, a), b in zip(plain.motion.state_dict().items(), trained.motion.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert not torch.equal(plain.rs[0][0].weight, trained.rs[0][0].weight)  # the residual coder trained
+    with torch.no_grad():  # the prediction now shapes the residual (mid-grey preds: no clamping)
+        preds = 0.4 + 0.2 * torch.rand(2, 1, 3, 64, 64)
+        small = y_hat * 0.01
+
+        def residuals(m):
+            return [m.residual_synthesis(small, inv_gain, p) - p for p in preds]
+
+        assert torch.allclose(*residuals(plain), atol=1e-6)
+        assert not torch.allclose(*residuals(trained), atol=1e-6)
+    # resuming an upgraded run with the flag again changes nothing structurally
+    assert train_inter.main([*args, "--steps", "6", "--conditional", "8", "--freeze-motion"]) == 0
+    assert "conditional synthesis added" not in capsys.readouterr().out
+
+
+def test_half_size_residual_matches_the_runtime_resampling_and_trains(tmp_path, tiny_data, capsys):
+    """--half-share codes some batches' residual at half size with the runtime's own filters
+    (reduced_res: Lanczos-3 down, the normative bicubic up), and validates both forms."""
+    import numpy as np
+
+    from onnx_export.inter_model import downsample_2x, upsample_2x
+    from zvc69_rt.codec import reduced_res
+
+    x = np.random.default_rng(0).random((3, 64, 128), dtype=np.float32)
+    half = downsample_2x(torch.from_numpy(x)[None])[0].numpy()
+    np.testing.assert_allclose(half, reduced_res.downsample_2x(x), atol=1e-6)
+    np.testing.assert_allclose(upsample_2x(torch.from_numpy(half)[None])[0].numpy(), reduced_res.upsample_2x(half),
+                               atol=1e-6)
+
+    model = train_inter.InterModel(train_inter.InterConfig())
+    ref = torch.rand(1, 3, 64, 64)
+    out_full, out_half = (model(ref, ref, torch.zeros(1, dtype=torch.long), half=h) for h in (False, True))
+    assert out_half["x_hat"].shape == out_full["x_hat"].shape
+    assert out_half["y_lik"].numel() * 4 == out_full["y_lik"].numel()  # a quarter of the latents
+
+    run = tmp_path / "run"
+    args = ["--run", str(run), "--patch", "64", "--batch", "2", "--eval-every", "2"]
+    assert train_inter.main([*args, "--steps", "2"]) == 0
+    assert train_inter.main([*args, "--steps", "4", "--half-share", "1.0"]) == 0
+    out = capsys.readouterr().out
+    assert "half-size validation on: best reset" in out and "val_half=" in out and "val_full=" in out
+    assert torch.load(run / "best.pt", weights_only=False)["step"] == 4
