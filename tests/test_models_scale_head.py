@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from zvc69_rt.models.scale_head import IntegerScaleHead, _conv3x3_exact, exact_float_dtype
+from zvc69_rt.models.scale_head import IntegerScaleHead, exact_float_dtype
+from zvc69_rt.models.scale_head import _conv3x3_exact as _conv3x3_batch
+
+
+def _conv3x3_exact(x, w, b):
+    """The head's convolution on one [Cin, h, w] map (it takes a batch)."""
+    return _conv3x3_batch(x[None], w, b)[0]
 
 
 def _conv3x3_int64(x, w, b):
@@ -87,3 +93,17 @@ def test_head_rejects_wrong_channel_count():
     head = IntegerScaleHead.from_tables(_random_tables(np.random.default_rng(0)))
     with pytest.raises(ZVC69FormatError):
         head(np.zeros((7, 2, 2), dtype=np.int32))
+
+
+def test_a_batch_gives_each_item_what_it_gives_alone():
+    """The hyper-latent search asks for many trials in one call: [B, N, h, w]."""
+    rng = np.random.default_rng(5)
+    head = IntegerScaleHead.from_tables(_random_tables(rng))
+    z = rng.integers(-20, 20, size=(5, 8, 3, 4)).astype(np.int32)
+    batch = head(z)
+    assert batch.shape == (5, 12, 12, 16)
+    for k in range(5):
+        np.testing.assert_array_equal(batch[k], head(z[k]))
+    with pytest.raises(Exception, match="scale head expects"):
+        head(z[:, :4])
+

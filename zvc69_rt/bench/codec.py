@@ -75,9 +75,9 @@ def run(args) -> int:
     for name in args.sizes.split(","):
         w, h = SIZES[name]
         # the full-size path (what CompressAI's compress/decompress do); the reduced-resolution
-        # search is an RD tool on top, timed by `zvc69 eval` runs, not here
+        # and hyper-latent searches are RD tools on top, timed by `zvc69 eval` runs, not here
         cfg = EncoderConfig(width=w, height=h, gop=1, backend=args.backend, precision=args.precision,
-                            model=args.model, reduced_res=False)
+                            model=args.model, reduced_res=False, z_search=False)
         enc = Encoder(cfg)
         dec = Decoder(enc.file_header(), bundle=enc.bundle, backend=args.backend, precision=args.precision)
         frame = _test_frame(w, h)

@@ -62,6 +62,9 @@ class EncoderConfig:
     # width and height and upsampled (codec/reduced_res.py) when that costs less (lambda*MSE +
     # bits); only at full motion-search effort (not the realtime presets)
     reduced_res: bool = True
+    # at full effort, the hyper latent each frame sends is searched for one that costs fewer bits
+    # (codec/hyper_search.py; same format, slower encode: docs/INTER.md "Hyper latent search")
+    z_search: bool = True
 
     def validate(self) -> None:
         for name, v in (("width", self.width), ("height", self.height)):

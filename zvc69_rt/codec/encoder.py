@@ -83,6 +83,7 @@ class IntraChoice:
     recon: np.ndarray  # what the decoder reconstructs, padded [3, Hp, Wp]
     flags: int
     quality: int
+    cost: float  # lambda*MSE + bits per pixel at the frame's quality (Encoder._intra_cost)
 
 
 class Encoder:
@@ -126,7 +127,9 @@ class Encoder:
                             and self.intra.lagrangian(0) is not None)
         self.inter = PFrameCodec(self.bundle, runners, rd_candidates=effort, aq_strength=config.motion_aq,
                                  block_search=search, visible_size=(config.height, config.width),
-                                 half_residual=config.reduced_res and effort > 1) if self.gop > 1 else None
+                                 half_residual=config.reduced_res and effort > 1,
+                                 z_search=config.z_search and effort > 1) if self.gop > 1 else None
+        self.z_search = config.z_search and effort > 1  # I-frames: code_intra searches its choice
         self.bframes = config.bframes if self.gop > 1 else 0
         # P-frames that would cost more than an I-frame become I-frames (low delay, full effort)
         auto = self.inter is not None and not self.bframes and self.inter.rd_candidates > 1
@@ -293,38 +296,47 @@ class Encoder:
         mse = float(np.mean(np.square(x[:, :h, :w] - recon[:, :h, :w], dtype=np.float64)))
         return self.intra.lagrangian(q) * mse + 8 * len(data) / (h * w)
 
-    def code_intra(self, x: np.ndarray, q: int, beat: float | None = None) -> IntraChoice:
+    def code_intra(self, x: np.ndarray, q: int, beat: float | None = None, search: bool = True) -> IntraChoice:
         """An I-frame from the edge-padded picture ``x`` [3, Hp, Wp]: at full size, or (with
         reduced_res) at half size and quality q+14/29/43 when that costs less at q's lambda.
         ``beat``: the cost the I-frame must undercut to be used; the half-size search is skipped
         when the full-size one costs over 2.5x that (the half-size cost has been >= 48 % of the
-        full-size one on the clips' first frames)."""
+        full-size one on the clips' first frames). With z_search (and ``search``) the choice
+        is coded again with a searched hyper latent (IntraCodec.search) where that costs less."""
         lat = self.intra.analyse(self._intra_picture(x), q)
-        data, symbols, mean = self.intra.code(lat)
-        best = IntraChoice(data, self.intra.synthesise(symbols, mean, q), 0, q)
-        if not self.reduced_res:
-            return best
-        best_cost = self._intra_cost(x, best.data, best.recon, q)
-        if beat is not None and best_cost > 2.5 * beat:
-            return best
-        h, w = self.config.height, self.config.width
-        small, _ = pad_to_multiple(downsample_2x(x[:, :h, :w]), self.bundle.alignment, self.config.padding)
-        for q2 in sorted({min(100, q + step) for step in REDUCED_RES_QUALITY_STEPS}):
-            lat = self.intra.analyse(small, q2)
-            data, symbols, mean = self.intra.code(lat)
-            recon = upsample_to(self.intra.synthesise(symbols, mean, q2), self.padded_size)
-            cost = self._intra_cost(x, data, recon, q)
-            if cost < best_cost:
-                best, best_cost = IntraChoice(data, recon, int(FrameFlags.REDUCED_RES), q2), cost
+        best, best_lat = self._intra_choice(x, lat, q, q, reduced=False), lat
+        if self.reduced_res and not (beat is not None and best.cost > 2.5 * beat):
+            h, w = self.config.height, self.config.width
+            small, _ = pad_to_multiple(downsample_2x(x[:, :h, :w]), self.bundle.alignment, self.config.padding)
+            for q2 in sorted({min(100, q + step) for step in REDUCED_RES_QUALITY_STEPS}):
+                lat = self.intra.analyse(small, q2)
+                choice = self._intra_choice(x, lat, q, q2, reduced=True)
+                if choice.cost < best.cost:
+                    best, best_lat = choice, lat
+        if self.z_search and search:
+            searched = self.intra.search(best_lat)
+            if searched is not best_lat:
+                choice = self._intra_choice(x, searched, q, best.quality, reduced=bool(best.flags))
+                best = choice if choice.cost < best.cost else best
         return best
+
+    def _intra_choice(self, x: np.ndarray, lat, q: int, coded_q: int, reduced: bool) -> IntraChoice:
+        """lat (full size, or half size with reduced) coded at coded_q, priced at q's lambda."""
+        data, symbols, mean = self.intra.code(lat)
+        recon = self.intra.synthesise(symbols, mean, coded_q)
+        if reduced:
+            recon = upsample_to(recon, self.padded_size)
+        flags = int(FrameFlags.REDUCED_RES) if reduced else 0
+        return IntraChoice(data, recon, flags, coded_q, self._intra_cost(x, data, recon, q))
 
     def _intra_if_cheaper(self, work: _Work, q: int) -> None:
         """Code a P-frame as an I-frame when that costs less (lambda*MSE + bits): scene cuts,
         and whatever the P model does badly. Low-delay GOPs only: the I-frame is a new
         random-access point and P-frames go on predicting from it."""
         p_cost = self._intra_cost(work.x, work.data, self._reference, q)
-        choice = self.code_intra(work.x, q, beat=p_cost)
-        if self._intra_cost(work.x, choice.data, choice.recon, q) < p_cost:
+        # no hyper-latent search: it would run for every P-frame, and the I-frame rarely wins
+        choice = self.code_intra(work.x, q, beat=p_cost, search=False)
+        if choice.cost < p_cost:
             work.frame_type, work.data, self._reference = FrameType.I, choice.data, choice.recon
             work.flags, work.quality = choice.flags, choice.quality
 

@@ -18,14 +18,16 @@ skipped residual reconstructs the prediction unchanged.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from zvc69_rt import entropy
 from zvc69_rt.bitstream.motion_header import MotionPrecision
-from zvc69_rt.codec import motion_aq, motion_search
+from zvc69_rt.codec import hyper_search, motion_aq, motion_search
 from zvc69_rt.codec.intra import interpolate_levels
 from zvc69_rt.codec.motion import (
     CodedMotion,
@@ -135,14 +137,16 @@ class ParsedPFrame:
 class PFrameCodec:
     def __init__(self, bundle: ModelBundle, runners: dict, num_slices: int | None = None, skip: str = "auto",
                  rd_candidates: int = RD_CANDIDATES, aq_strength: int = 0, block_search: bool = True,
-                 visible_size: tuple[int, int] | None = None, half_residual: bool = False):
+                 visible_size: tuple[int, int] | None = None, half_residual: bool = False,
+                 z_search: bool = False):
         """skip: "auto" (rate-distortion decision), "never" (code every residual the fast
         test does not find zero), "always" (prediction only: cheapest, lowest quality).
         aq_strength: 1..4, block-adaptive quantisation by motion magnitude
         (codec/motion_aq.py), tried beside plain quantisation and kept where it costs less;
         0 = off. block_search: also try the block-matching fields (codec/motion_search.py).
         visible_size: (height, width) of the frames before padding; the encoder then codes
-        the padding as the prediction (see analyse_residual)."""
+        the padding as the prediction (see analyse_residual). z_search: the frame's chosen
+        residual is coded once more with a searched hyper latent (codec/hyper_search.py)."""
         if skip not in ("auto", "never", "always"):
             raise InputError(f"skip must be auto, never or always, got {skip!r}")
         if not 0 <= aq_strength <= motion_aq.MAX_STRENGTH:
@@ -168,6 +172,7 @@ class PFrameCodec:
         self.block_search = bool(block_search)
         self.visible_size = visible_size
         self.half_residual = bool(half_residual)  # encoder: also try the residual at half size
+        self.z_search = bool(z_search)
 
     def _run(self, graph: str, **inputs: np.ndarray) -> dict[str, np.ndarray]:
         runner = self.runners.get(graph)
@@ -338,10 +343,11 @@ class PFrameCodec:
         def consider(motion: CodedMotion, pred: np.ndarray) -> None:
             nonlocal best
             a = self.analyse_residual(PFrameAnalysis(cur=cur, motion=motion, pred=pred, quality=quality))
-            data, recon = self.code(a)
+            data, recon, recode = self._cheapest_residual(a)
+            data = encode_motion(a.motion, self.num_slices) + data
             cost = self.rd_cost(cur, data, recon, quality)
             if best is None or cost < best[0]:
-                best = (cost, data, recon, motion)
+                best = (cost, data, recon, motion, recode)
 
         for motion, pred in self.motion_candidates(cur, ref, quality, precision, count=self.rd_candidates):
             consider(motion, pred)
@@ -349,6 +355,11 @@ class PFrameCodec:
         if self.rd_candidates > 1 and CUBIC_GRAPH in self.runners and not chosen.is_zero:
             sharp = dataclasses.replace(chosen, cubic=True)
             consider(sharp, self.predict(ref, sharp))
+        if self.z_search and best[4] is not None:
+            data, recon = best[4]()
+            data = encode_motion(best[3], self.num_slices) + data
+            if self.rd_cost(cur, data, recon, quality) < best[0]:
+                return data, recon
         return best[1], best[2]
 
     def analyse_residual(self, a: PFrameAnalysis) -> PFrameAnalysis:
@@ -405,36 +416,61 @@ class PFrameCodec:
         """Residual flag and payloads, the cheapest (lambda*MSE + bits) of: skipped, coded,
         (with aq_strength) coded with motion-adaptive quantisation and (with half_residual)
         coded at half size: (bytes, reconstruction)."""
+        return self._cheapest_residual(a)[:2]
+
+    def _cheapest_residual(self, a: PFrameAnalysis) -> tuple[bytes, np.ndarray, Callable | None]:
+        """code_residual's choice, and a call that codes it again with a searched hyper latent
+        (None where there is no plain-quantised latent to search: skipped, motion AQ)."""
         skip = bytes((RESIDUAL_SKIPPED,))
         if a.y is None:
-            return skip, a.pred
-        def cost(data: bytes, recon: np.ndarray) -> float:
-            return self.rd_cost(a.cur, data, recon, a.quality)
+            return skip, a.pred, None
 
-        options = [(skip, a.pred)] if self.skip == "auto" else []
-        options.append(self.code_latents(a, 0))
+        def cost(option: tuple) -> float:
+            return self.rd_cost(a.cur, option[0], option[1], a.quality)
+
+        options = [(skip, a.pred, None)] if self.skip == "auto" else []
+        options.append((*self.code_latents(a, 0), lambda: self.code_latents(self._searched(a), 0)))
         if self.aq_strength:
             levels = motion_aq.block_levels(a.motion, self.aq_strength)
             if levels.any():
-                options.append(self.code_latents(a, self.aq_strength, levels))
+                options.append((*self.code_latents(a, self.aq_strength, levels), None))
         if self.half_residual:
             # the plain per-frame choice: weighting the half size's distortion 2x (it is what later
             # frames predict from) measured worse, -1.5 % instead of -6.3 % on the training clips
             for halvings, steps in REDUCED_RESIDUAL_QUALITY_STEPS.items():
                 small = half_picture(a.cur, halvings), half_picture(a.pred, halvings)  # shared by the steps
-                options += [self.code_half(a, q, *small, halvings=halvings)
-                            for q in sorted({min(100, a.quality + step) for step in steps})]
-        return min(options, key=lambda o: cost(*o))  # ties go to the first: skip, plain, motion AQ, half, quarter
+                for q in sorted({min(100, a.quality + step) for step in steps}):
+                    options.append((*self.code_half(a, q, *small, halvings=halvings),
+                                    functools.partial(self.code_half, a, q, *small, halvings=halvings, search=True)))
+        return min(options, key=cost)  # ties go to the first: skip, plain, motion AQ, half, quarter
+
+    def _searched(self, a: PFrameAnalysis) -> PFrameAnalysis:
+        """a with the hyper latent hyper_search finds (mean and scale index to match)."""
+        y_rate = hyper_search.gaussian_y_rate(a.y, self._hyper_batch, entropy.gaussian_table())
+        z, before, after = hyper_search.search_z(a.z_hat, y_rate, self.z_table)
+        if after >= before:
+            return a
+        mean = self._run("residual_hyper_synthesis", z_hat=z[None].astype(np.float32))["mean"][0]
+        return dataclasses.replace(a, z_hat=z, mean=mean, scale_index=None)
+
+    def _hyper_batch(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """hyper_search.HyperModel: one graph run per z (TensorRT profiles take batch 1)."""
+        means = [self._run("residual_hyper_synthesis", z_hat=zi[None].astype(np.float32))["mean"][0] for zi in z]
+        return np.stack(means), self.scale_head(z)
 
     def code_half(self, a: PFrameAnalysis, quality: int, cur_half: np.ndarray | None = None,
-                  pred_half: np.ndarray | None = None, halvings: int = 1) -> tuple[bytes, np.ndarray]:
+                  pred_half: np.ndarray | None = None, halvings: int = 1,
+                  search: bool = False) -> tuple[bytes, np.ndarray]:
         """The residual coded at half (flag 3) or quarter (flag 4, halvings=2) width and
         height, then the quality byte: current picture and prediction downsampled
         (half_picture, computed here unless given), the decoded reduced picture's difference
-        to the reduced prediction upsampled onto the full prediction."""
+        to the reduced prediction upsampled onto the full prediction. search: with a
+        searched hyper latent (_searched)."""
         cur_half = half_picture(a.cur, halvings) if cur_half is None else cur_half
         pred_half = half_picture(a.pred, halvings) if pred_half is None else pred_half
         half = self._analyse_latents(PFrameAnalysis(cur=cur_half, motion=a.motion, pred=pred_half, quality=quality))
+        if search:
+            half = self._searched(half)
         data, x_half = self.code_latents(half, 0)  # flag 1 and the payloads, decoded at the reduced size
         return (bytes((REDUCED_RESIDUAL_FLAGS[halvings], quality)) + data[1:],
                 add_half_residual(a.pred, pred_half, x_half, halvings))

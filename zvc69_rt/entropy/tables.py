@@ -48,11 +48,7 @@ class CdfTable:
 
     def coder_arrays(self) -> CoderArrays:
         """The kernels' view of this table, derived once and cached on the instance."""
-        arrays = self.__dict__.get("_coder")
-        if arrays is None:
-            arrays = CoderArrays.build(self)
-            object.__setattr__(self, "_coder", arrays)
-        return arrays
+        return self._cached("_coder", lambda: CoderArrays.build(self))
 
     def ideal_bits(self, symbols: np.ndarray, rows: np.ndarray) -> float:
         """Ideal code length (-log2 p, in bits) of symbols coded with the given table rows.
@@ -60,14 +56,18 @@ class CdfTable:
         Escaped values count ESCAPE plus what the coder spends on them exactly: 3 bits of
         byte count and 8 bits per byte of the zigzagged value. The yardstick for rate.
         """
+        return float(self.ideal_bits_map(symbols, rows).sum())
+
+    def ideal_bits_map(self, symbols: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """ideal_bits per symbol, float64 in the shape of symbols: where the bits are."""
+        shape = np.shape(symbols)
         sym = np.asarray(symbols, dtype=np.int64).ravel()
-        r = np.broadcast_to(np.asarray(rows, dtype=np.int64), np.shape(symbols)).ravel()
-        n = self.cdf_length.astype(np.int64)[r]
-        s = sym - self.offset.astype(np.int64)[r]
+        r = np.broadcast_to(np.asarray(rows, dtype=np.int64), shape).ravel()
+        n = self._lengths[r]
+        s = sym - self._offsets[r]
         esc = (s < 0) | (s >= n - 1)
         s = np.where(esc, n - 1, s)
-        freq = self.cdf[r, s + 1].astype(np.int64) - self.cdf[r, s]
-        bits = float(np.sum(PRECISION - np.log2(freq)))
+        bits = self._code_lengths()[r, s]
         if esc.any():
             v = sym[esc]
             u = np.where(v >= 0, 2 * v, -2 * v - 1)
@@ -75,8 +75,30 @@ class CdfTable:
             while (u > 0).any():
                 nbytes += u > 0
                 u = u >> 8
-            bits += float(np.sum(3 + 8 * nbytes))
-        return bits
+            bits[esc] += 3 + 8 * nbytes
+        return bits.reshape(shape)
+
+    @property
+    def _lengths(self) -> np.ndarray:
+        return self._cached("_lengths64", lambda: self.cdf_length.astype(np.int64))
+
+    @property
+    def _offsets(self) -> np.ndarray:
+        return self._cached("_offsets64", lambda: self.offset.astype(np.int64))
+
+    def _code_lengths(self) -> np.ndarray:
+        """[K, L] -log2 of each symbol's probability (ESCAPE included), computed once."""
+        def build() -> np.ndarray:
+            freq = np.diff(self.cdf.astype(np.int64), axis=1)
+            return PRECISION - np.log2(np.maximum(freq, 1))
+        return self._cached("_bits", build)
+
+    def _cached(self, name: str, build):
+        value = self.__dict__.get(name)
+        if value is None:
+            value = build()
+            object.__setattr__(self, name, value)
+        return value
 
     @classmethod
     def from_pmfs(cls, pmfs: list[np.ndarray], offsets: np.ndarray) -> CdfTable:

@@ -55,22 +55,25 @@ class IntegerScaleHead:
         return cls(layers, np.asarray(t["sh_thresholds"], dtype=np.int64))
 
     def __call__(self, z_hat: np.ndarray) -> np.ndarray:
-        """z_hat: integer [N, h, w] -> uint8 scale indexes [M, 4h, 4w]."""
-        if z_hat.ndim != 3 or z_hat.shape[0] != self.layers[0].weight.shape[1]:
-            raise ZVC69FormatError(
-                f"scale head expects z_hat [{self.layers[0].weight.shape[1]}, h, w], got {list(z_hat.shape)}"
-            )
+        """z_hat: integer [N, h, w] -> uint8 scale indexes [M, 4h, 4w]; or a batch
+        [B, N, h, w] -> [B, M, 4h, 4w] (the encoder's hyper-latent search: one matrix
+        product per layer for all its trials)."""
+        n = self.layers[0].weight.shape[1]
+        if z_hat.ndim not in (3, 4) or z_hat.shape[-3] != n:
+            raise ZVC69FormatError(f"scale head expects z_hat [{n}, h, w] or [B, {n}, h, w], got {list(z_hat.shape)}")
         x = np.clip(z_hat, -Z_CLIP, Z_CLIP).astype(np.int64)
+        single = x.ndim == 3
+        if single:
+            x = x[None]
         for layer in self.layers[:-1]:
             acc = _conv3x3_exact(x, layer.weight, layer.bias)
             x = _requant_relu(acc, layer.mult, layer.shift)
             x = _pixel_shuffle(x, 2)
         acc = _conv3x3_exact(x, self.layers[-1].weight, self.layers[-1].bias)
-        m, h, w = acc.shape
-        idx = np.empty((m, h, w), dtype=np.uint8)
-        for c in range(m):
-            idx[c] = np.searchsorted(self.thresholds[c], acc[c], side="left")
-        return idx
+        idx = np.empty(acc.shape, dtype=np.uint8)
+        for c in range(acc.shape[1]):
+            idx[:, c] = np.searchsorted(self.thresholds[c], acc[:, c], side="left")
+        return idx[0] if single else idx
 
 
 FLOAT32_EXACT = 1 << 24  # integers of smaller magnitude, and their sums below it, are exact in float32
@@ -83,16 +86,17 @@ def exact_float_dtype(x: np.ndarray, w: np.ndarray) -> type:
 
 
 def _conv3x3_exact(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    cin, h, wd = x.shape
+    """[B, Cin, h, w] integers -> [B, Cout, h, w] int64 accumulators (zero padding 1)."""
+    batch, cin, h, wd = x.shape
     cout = w.shape[0]
     dtype = exact_float_dtype(x, w)
-    xp = np.pad(x.astype(dtype), ((0, 0), (1, 1), (1, 1)))
-    cols = np.empty((cin, 9, h, wd), dtype=dtype)
+    xp = np.pad(x.astype(dtype), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    cols = np.empty((cin, 9, batch, h, wd), dtype=dtype)
     for ky in range(3):
         for kx in range(3):
-            cols[:, ky * 3 + kx] = xp[:, ky : ky + h, kx : kx + wd]
-    acc = w.reshape(cout, cin * 9).astype(dtype) @ cols.reshape(cin * 9, h * wd)
-    return acc.reshape(cout, h, wd).astype(np.int64) + b[:, None, None]
+            cols[:, ky * 3 + kx] = xp[:, :, ky : ky + h, kx : kx + wd].transpose(1, 0, 2, 3)
+    acc = w.reshape(cout, cin * 9).astype(dtype) @ cols.reshape(cin * 9, batch * h * wd)
+    return acc.reshape(cout, batch, h, wd).transpose(1, 0, 2, 3).astype(np.int64) + b[None, :, None, None]
 
 
 def _requant_relu(acc: np.ndarray, mult: np.ndarray, shift: int) -> np.ndarray:
@@ -101,5 +105,5 @@ def _requant_relu(acc: np.ndarray, mult: np.ndarray, shift: int) -> np.ndarray:
 
 
 def _pixel_shuffle(x: np.ndarray, r: int) -> np.ndarray:
-    c, h, w = x.shape
-    return x.reshape(c // (r * r), r, r, h, w).transpose(0, 3, 1, 4, 2).reshape(c // (r * r), h * r, w * r)
+    b, c, h, w = x.shape
+    return x.reshape(b, c // (r * r), r, r, h, w).transpose(0, 1, 4, 2, 5, 3).reshape(b, c // (r * r), h * r, w * r)
