@@ -57,7 +57,8 @@ def register(sub) -> None:
                    "--no-reduced-res: always full size)")
     p.add_argument("--z-search", action=argparse.BooleanOptionalAction, default=EncoderConfig.z_search,
                    help="search each frame's hyper latent for one that costs fewer bits (same format; "
-                   "full effort only; default on; --no-z-search: faster encode, 2-5 %% more bits)")
+                   "full effort only; default on; --no-z-search: ~1.2x faster encode, ~4-5 %% more bits on held-out "
+                   "clips and photos, docs/INTER.md)")
     p.add_argument("--preset", default=None, choices=PRESETS,
                    help="pipelined encoding with this preset (queue depth, workers; realtime ones code one motion field per P-frame)")
     p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "tensorrt"])
