@@ -92,3 +92,22 @@ def test_synthetic_clip_errors():
         ds.synthetic_camera_clip(photo, motion="spin")
     with pytest.raises(InputError, match="even"):
         ds.synthetic_camera_clip(photo, size=(33, 20))
+
+
+def test_extended_clips_keep_the_three_and_add_other_held_out_content():
+    base = ds.eval_clips(num_frames=2, max_size=96)
+    ext = ds.eval_clips(num_frames=2, max_size=96, extended=True)
+    names = [n for n, _ in ext]
+    walls = [n for n, _ in ds.list_wallpapers("eval")]
+    motions = ["pan", "zoom", "panzoom", "pan"]
+    photos = ["motorcycle_right"] + walls
+    assert names == ["bikes", "bikes@80", "bikes@160"] + [f"{p}-{m}" for p, m in zip(photos, motions)]
+    by_name = dict(ext)
+    for name, frames in base:  # the docs/rd clips are unchanged inside the extended set
+        for a, b in zip(frames, by_name[name], strict=True):
+            np.testing.assert_array_equal(a.y, b.y)
+    assert len(set(names)) == len(names)
+    firsts = [f[0].y for _, f in ext]
+    for i in range(len(firsts)):
+        for j in range(i):
+            assert not np.array_equal(firsts[i], firsts[j]), (names[i], names[j])

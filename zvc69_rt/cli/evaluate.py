@@ -48,6 +48,9 @@ def register(sub) -> None:
     pv.add_argument("--max-size", type=int, default=640, help="long side of each clip in px (default 640)")
     pv.add_argument("--fps", type=int, default=25, help="frame rate used for kbps (default 25)")
     pv.add_argument("--no-synthetic", action="store_true", help="only bikes.mp4, no synthetic camera clips")
+    pv.add_argument("--extended", action="store_true",
+                    help="seven held-out clips instead of three (two later stretches of bikes.mp4, motion over the "
+                    "other two held-out photographs): for ship checks between models; docs/rd keeps the three")
     pv.add_argument("--variants", nargs="+", default=None, metavar="NAME:KEY=VALUE[,KEY=VALUE]",
                     help="extra ZVC69 encoder settings on the same clips, each also compared with the default "
                     "ZVC69, e.g. p0:p_quality_offset=0 pyramid:bframes=3,b_pyramid=true")
@@ -383,7 +386,8 @@ def run_video(args) -> int:
     if args.training_clips:
         clips = datasets.training_clips(args.frames, args.max_size)
     else:
-        clips = datasets.eval_clips(args.frames, args.max_size, synthetic=not args.no_synthetic)
+        clips = datasets.eval_clips(args.frames, args.max_size, synthetic=not args.no_synthetic,
+                                     extended=args.extended)
     print(
         "eval video: " + ", ".join(f"{n} {f[0].width}x{f[0].height}x{len(f)}" for n, f in clips)
         + f"; GOP {args.gop}, B-frames {args.bframes}" + (" (TRAINING clips: for tuning only)"
@@ -448,7 +452,8 @@ def run_video(args) -> int:
     elapsed = time.perf_counter() - t_start
     cmd = _command(
         args, "video",
-        ["out", "frames", "gop", "bframes", "max_size", "fps", "no_synthetic", "training_clips", "levels", "codecs",
+        ["out", "frames", "gop", "bframes", "max_size", "fps", "no_synthetic", "extended", "training_clips", "levels",
+         "codecs",
          "no_zvc69", "model", "variants"],
     )
     md = [
