@@ -75,6 +75,19 @@ def register(sub) -> None:
     pd.add_argument("--max-size", type=int, default=640, help="long side of the clip in px (default 640)")
     pd.add_argument("--quiet", action="store_true", help="no per-frame progress lines")
     pd.set_defaults(func=run_drift)
+    pc = kinds.add_parser(
+        "compare", help="BD-rate of one eval run against another (ship checks)",
+        description="Compare the ZVC69 curves of two video.json or images.json files written by zvc69 eval with the "
+                    "same settings (e.g. the shipped model's run and a candidate's, --model CAND): BD-rate per clip "
+                    "or image and the mean; negative = the candidate needs fewer bits.",
+    )
+    pc.add_argument("base", help="anchor run: video.json or images.json")
+    pc.add_argument("cand", help="candidate run, same kind and settings")
+    pc.add_argument("--codec", default=ZVC69, help="curve taken from the anchor run (default ZVC69)")
+    pc.add_argument("--cand-codec", default=None,
+                    help="curve taken from the candidate run (default: --codec), e.g. a variant such as ZVC69-nozs")
+    pc.add_argument("--out", default=None, help="also write the table to this Markdown file")
+    pc.set_defaults(func=run_compare)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -197,6 +210,8 @@ def parse_variants(specs: list[str] | None) -> dict[str, dict]:
 
 
 def _md_table(rows: list[dict], metric_label: str) -> str:
+    if not rows:
+        return "(no BD-rates: one codec only; `zvc69 eval compare BASE.json THIS.json` compares two runs)\n"
     head = (
         f"| test | anchor | BD-rate {metric_label} | BD-rate MS-SSIM | BD-PSNR (dB) |\n"
         "|---|---|---:|---:|---:|\n"
@@ -487,6 +502,20 @@ def run_video(args) -> int:
     )
     print(_md_table(mean_rows, "PSNR-YUV"))
     print(f"wrote {out}/video.json, video.md and per-clip PNG plots ({elapsed:.0f} s)", file=sys.stderr)
+    return 0
+
+
+def run_compare(args) -> int:
+    from zvc69_rt.eval.compare import compare_runs, load_run, markdown
+
+    res = compare_runs(load_run(args.base), load_run(args.cand), args.codec, args.cand_codec)
+    cand_label = f"{args.cand_codec or args.codec} in {args.cand}"
+    md = markdown(res, f"{args.codec} in {args.base}", cand_label)
+    print(md, end="")
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(md)
     return 0
 
 
