@@ -113,3 +113,19 @@ def test_cli_prints_and_writes_the_table(tmp_path, capsys):
     assert out.read_text() == printed
     assert main(["eval", "compare", str(base), str(tmp_path / "nope.json")]) != 0
     assert "no such file" in capsys.readouterr().err
+
+
+def test_malformed_runs_get_an_input_error_not_a_traceback():
+    run = _video_run({})
+    broken = copy.deepcopy(run)
+    broken["clips"] = [{"width": 64}]
+    with pytest.raises(InputError, match="lacks names"):
+        compare_runs(run, broken)
+    broken = copy.deepcopy(run)
+    broken["results"]["a"]["ZVC69"][0] = {"kbps": 1.0, "unexpected": 2}
+    with pytest.raises(InputError, match="malformed RD point"):
+        compare_runs(run, broken)
+    images = _image_run({})
+    del images["results"]["ZVC69"][0]["items"][1]
+    with pytest.raises(InputError, match="q: missing"):
+        compare_runs(_image_run({}), images)

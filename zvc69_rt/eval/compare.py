@@ -44,12 +44,15 @@ def load_run(path: str | Path) -> dict:
 def _points(raw: list[dict], where: str) -> list[RDPoint]:
     try:
         return [RDPoint.from_dict(d) for d in raw]
-    except TypeError as exc:
+    except (TypeError, AttributeError) as exc:
         raise InputError(f"{where}: malformed RD point ({exc})") from None
 
 
 def _sizes(items: list[dict], key: str) -> dict[str, tuple]:
-    return {d["name"]: tuple(d.get(k) for k in key.split(",")) for d in items}
+    try:
+        return {d["name"]: tuple(d.get(k) for k in key.split(",")) for d in items}
+    except (KeyError, TypeError, AttributeError):
+        raise InputError("malformed eval JSON: its clip/image list lacks names") from None
 
 
 def compare_runs(base: dict, cand: dict, codec: str = "ZVC69", cand_codec: str | None = None) -> dict:
@@ -84,9 +87,9 @@ def compare_runs(base: dict, cand: dict, codec: str = "ZVC69", cand_codec: str |
 
     def series(run: dict, name: str, which: str) -> list[RDPoint]:
         if kind == "video":
-            raw = run["results"].get(name, {}).get(which)
+            raw = (run["results"].get(name) or {}).get(which)
         else:
-            raw = [{**p, **_image_point(p, name), "items": []} for p in run["results"].get(which, [])]
+            raw = [{**p, **_image_point(p, name), "items": []} for p in run["results"].get(which) or []]
         if not raw:
             raise InputError(f"{name}: no {which} points in one of the runs (see --codec / --cand-codec)")
         return _points(raw, f"{name}/{which}")
