@@ -4,6 +4,11 @@
 Anchor in the same run: the same graphs' inference alone (the floor any pipeline can
 reach on this backend) and, when importable, CompressAI's compress/decompress of a
 MeanScaleHyperprior of the same N/M (an optional package, never a dependency).
+
+``--inter`` adds a P-frame's decode per stage (entropy decode + residual hyper, motion
+compensation, residual synthesis): the photo moved by a few pixels with a little noise,
+coded with the realtime presets' single motion field and a full-size residual, so every
+stage runs.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ def add_arguments(p) -> None:
     p.add_argument("--anchor-python", default=None,
                    help="python of an environment with CompressAI: runs tools/anchors/compressai_speed.py "
                         "for the same N/M in this run and reports speed ratios")
+    p.add_argument("--inter", action="store_true",
+                   help="also time a P-frame's decode per stage (full-size residual)")
     p.add_argument("--json", action="store_true")
 
 
@@ -103,14 +110,56 @@ def run(args) -> int:
             "synthesis_s": t_syn, "bytes": len(pkt.data), "bpp": len(pkt.data) * 8 / (w * h),
         }
         results["sizes"][name] = r
+        if args.inter:
+            r.update(_p_frame_decode(args, w, h, frame))
         print(f"{name}: encode {r['encode_s']:.3f} s (preprocess {t_pre:.3f}, analysis+hyper {t_inf:.3f}, "
               f"entropy {t_ent:.3f}); decode {t_dec:.3f} s (entropy+hyper {t_parse:.3f}, synthesis {t_syn:.3f}); "
               f"{r['bpp']:.3f} bpp on {enc.backend_name}/{args.precision}")
+        if args.inter:
+            print(f"{name} P-frame: decode {r['p_decode_s']:.3f} s (entropy+hyper {r['p_entropy_decode+hyper_s']:.3f}, "
+                  f"motion compensation {r['p_prediction_s']:.3f}, residual synthesis "
+                  f"{r['p_residual_synthesis_s']:.3f}); {r['p_bytes']} bytes")
     if args.anchor_python:
         results["compressai"] = _anchor(args, enc.bundle, results)
     if args.json:
         print(json.dumps(results))
     return 0
+
+
+def _p_frame_decode(args, w: int, h: int, frame) -> dict:
+    """Time one P-frame's decode stages against its decoded I-frame reference."""
+    from zvc69_rt.bitstream import FrameHeader
+    from zvc69_rt.codec.api import EncoderConfig
+    from zvc69_rt.codec.decoder import Decoder
+    from zvc69_rt.codec.encoder import Encoder
+    from zvc69_rt.errors import ZVC69Error
+    from zvc69_rt.frame import Frame
+
+    rng = np.random.default_rng(1)
+    moved = np.roll(frame.y, (3, 6), axis=(0, 1)).astype(np.int16) + rng.integers(-6, 7, frame.y.shape)
+    second = Frame(y=np.clip(moved, 0, 255).astype(np.uint8), u=np.roll(frame.u, (1, 3), axis=(0, 1)),
+                   v=np.roll(frame.v, (1, 3), axis=(0, 1)), pts=1)
+    cfg = EncoderConfig(width=w, height=h, gop=2, backend=args.backend, precision=args.precision, model=args.model,
+                        preset="realtime_1080p", reduced_res=False, z_search=False)
+    enc = Encoder(cfg)
+    packets = enc.encode(Frame(y=frame.y, u=frame.u, v=frame.v, pts=0)) + enc.encode(second)
+    enc.send_frame(None)
+    packets += list(iter(enc.receive_packet, None))
+    if [p.frame_type for p in packets] != [0, 1]:
+        raise ZVC69Error(f"bench codec --inter: expected an I- and a P-frame, got types {[p.frame_type for p in packets]}")
+    dec = Decoder(enc.file_header(), bundle=enc.bundle, backend=args.backend, precision=args.precision)
+    ref = dec.decode_rgb(FrameHeader.for_packet(packets[0]), packets[0].data)
+    data, hw, q = packets[1].data, (packets[1].latent_height, packets[1].latent_width), packets[1].quality
+    pc = dec.inter
+    pc.synthesise(pc.parse(data, hw), ref, q)  # warm-up
+    t_parse, parsed = _best(lambda: pc.parse(data, hw), args.repeat)
+    if not parsed.residual_coded or parsed.half_quality is not None:
+        raise ZVC69Error("bench codec --inter: the test P-frame did not code a full-size residual")
+    t_pred, pred = _best(lambda: pc.predict(ref, parsed.motion), args.repeat)
+    t_res, _ = _best(lambda: pc.reconstruct(parsed, pred, q), args.repeat)
+    t_dec, _ = _best(lambda: pc.decompress(data, ref, hw, q), args.repeat)
+    return {"p_decode_s": t_dec, "p_entropy_decode+hyper_s": t_parse, "p_prediction_s": t_pred,
+            "p_residual_synthesis_s": t_res, "p_bytes": len(data)}
 
 
 def _anchor(args, bundle, results) -> dict:
