@@ -115,7 +115,8 @@ def plot(run: Path) -> Path:
     with open(run / "log.csv") as f:
         rows = list(csv.DictReader(f))
     steps = np.array([int(r["step"]) for r in rows])
-    fig, ax = plt.subplots(1, 3, figsize=(14, 4))
+    val = [(int(r["step"]), float(r["val_loss"])) for r in rows if r.get("val_loss")]
+    fig, ax = plt.subplots(1, 4 if val else 3, figsize=(18 if val else 14, 4))
     for i, key in enumerate(("rd", "pred_psnr", "epe")):
         v = np.array([float(r[key]) for r in rows])
         k = min(20, len(v))
@@ -123,6 +124,10 @@ def plot(run: Path) -> Path:
         ax[i].plot(steps[len(steps) - len(sm):], sm)
         ax[i].set_xlabel("step")
         ax[i].set_ylabel(key + " (train, smoothed)")
+    if val:  # the fixed validation batch: the curve that picks checkpoints
+        ax[3].plot(*zip(*val), marker=".")
+        ax[3].set_xlabel("step")
+        ax[3].set_ylabel("val_loss (fixed batch)")
     fig.suptitle(f"ZVC69 P-frame training: {run}")
     fig.tight_layout()
     out = run / "loss_curve.png"

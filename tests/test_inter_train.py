@@ -63,6 +63,8 @@ def test_train_runs_checkpoints_and_resumes(tmp_path, tiny_data):
     with open(run / "log.csv") as f:
         steps = [int(r["step"]) for r in csv.DictReader(f)]
     assert steps == [1, 2, 3, 4, 5]  # resumed at 4, not from scratch
+    png = train_inter.plot(run)  # training curves and the validation loss (steps 2 and 4)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     model = train_inter.load_checkpoint(run / "last.pt")
     flow = model.motion(torch.rand(1, 3, 64, 128), torch.rand(1, 3, 64, 128))
     assert flow.shape == (1, 2, 16, 32)
