@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-HELP = "I-frame encode/decode speed per stage (720p, 1080p)"
+HELP = "I-frame encode/decode speed per stage (720p, 1080p); --inter: a P-frame's decode"
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 
 
