@@ -286,19 +286,10 @@ def _clean(o):
 
 def _per_image_bd(results: dict, names: list[str]) -> dict[str, list[dict]]:
     """BD rows computed on each image's own curves (the mean curve can hide a bad image)."""
-    from zvc69_rt.eval.rd import RDPoint
+    from zvc69_rt.eval.compare import image_points
 
-    out = {}
-    for name in names:
-        res = {}
-        for codec, pts in results.items():
-            res[codec] = [
-                RDPoint(codec=codec, quality=p.quality, bits=it["bits"], bpp=it["bpp"], psnr_rgb=it["psnr_rgb"],
-                        psnr_y=it["psnr_y"], ms_ssim=it["ms_ssim"])
-                for p in pts for it in p.items if it["image"] == name
-            ]
-        out[name] = _bd_rows(res, IMAGE_ANCHOR, "psnr_rgb", "bpp")
-    return out
+    return {name: _bd_rows({codec: image_points(pts, name) for codec, pts in results.items()}, IMAGE_ANCHOR,
+                           "psnr_rgb", "bpp") for name in names}
 
 
 def _per_image_md(per_image: dict[str, list[dict]], names: list[str]) -> str:
@@ -386,6 +377,7 @@ def run_video(args) -> int:
     from zvc69_rt.errors import InputError, NotAvailableError
     from zvc69_rt.eval import datasets, plots, rd
     from zvc69_rt.eval import reference_codecs as rc
+    from zvc69_rt.eval.compare import mean_bd
 
     t_start = time.perf_counter()
     _check_codecs(args, [*rc.VIDEO_SETTINGS, ZVC69, *parse_variants(args.variants)])
@@ -458,11 +450,8 @@ def run_video(args) -> int:
     if all_rows:
         first = next(iter(all_rows.values()))
         for i, r in enumerate(first):
-            row = {"test": r["test"], "anchor": r["anchor"]}
-            for k in ("bd_rate", "bd_rate_msssim", "bd_psnr"):
-                vals = [rows[i][k] for rows in all_rows.values()]
-                row[k] = None if any(v is None for v in vals) else sum(vals) / len(vals)
-            mean_rows.append(row)
+            mean_rows.append({"test": r["test"], "anchor": r["anchor"],
+                              **mean_bd([rows[i] for rows in all_rows.values()])})
 
     elapsed = time.perf_counter() - t_start
     cmd = _command(

@@ -89,19 +89,17 @@ def compare_runs(base: dict, cand: dict, codec: str = "ZVC69", cand_codec: str |
         if kind == "video":
             raw = (run["results"].get(name) or {}).get(which)
         else:
-            raw = [{**p, **_image_point(p, name), "items": []} for p in run["results"].get(which) or []]
+            raw = run["results"].get(which)
         if not raw:
             raise InputError(f"{name}: no {which} points in one of the runs (see --codec / --cand-codec)")
-        return _points(raw, f"{name}/{which}")
+        pts = _points(raw, f"{name}/{which}")
+        return pts if kind == "video" else image_points(pts, name)
 
     rows = []
     for n in common:
         rows.append({"name": n, **bd_summary(series(base, n, codec), series(cand, n, cand_codec), metric, rate)})
     if kind == "video":
-        mean = {"name": "mean over clips"}
-        for k in ("bd_rate", "bd_rate_msssim", "bd_psnr"):
-            vals = [r[k] for r in rows]
-            mean[k] = None if any(v is None for v in vals) else sum(vals) / len(vals)
+        mean = {"name": "mean over clips", **mean_bd(rows)}
     else:
         if set(common) != set(sb) or set(common) != set(sc):
             raise InputError("the image runs cover different images: their mean curves cannot be compared")
@@ -113,13 +111,25 @@ def compare_runs(base: dict, cand: dict, codec: str = "ZVC69", cand_codec: str |
             "only_base": [n for n in sb if n not in sc], "only_cand": [n for n in sc if n not in sb]}
 
 
-def _image_point(p: dict, image: str) -> dict:
-    """A mean-curve image point narrowed to one image's own bits and quality."""
-    for it in p.get("items", []):
-        if it.get("image") == image:
-            return {"bits": it["bits"], "bpp": it["bpp"], "psnr_rgb": it["psnr_rgb"], "psnr_y": it.get("psnr_y"),
-                    "ms_ssim": it["ms_ssim"]}
-    raise InputError(f"{image}: missing from a point of {p.get('codec')} q={p.get('quality')}")
+def image_points(points: list[RDPoint], image: str) -> list[RDPoint]:
+    """Mean-curve image points narrowed to one image's own bits and quality."""
+    out = []
+    for p in points:
+        it = next((it for it in p.items if it.get("image") == image), None)
+        if it is None:
+            raise InputError(f"{image}: missing from a point of {p.codec} q={p.quality}")
+        out.append(RDPoint(codec=p.codec, quality=p.quality, bits=it["bits"], bpp=it["bpp"],
+                           psnr_rgb=it["psnr_rgb"], psnr_y=it.get("psnr_y"), ms_ssim=it["ms_ssim"]))
+    return out
+
+
+def mean_bd(rows: list[dict]) -> dict:
+    """Mean of each BD value over rows (clips); None where any row could not compute it."""
+    out = {}
+    for k in ("bd_rate", "bd_rate_msssim", "bd_psnr"):
+        vals = [r[k] for r in rows]
+        out[k] = None if any(v is None for v in vals) else sum(vals) / len(vals)
+    return out
 
 
 def markdown(result: dict, base_label: str, cand_label: str) -> str:
