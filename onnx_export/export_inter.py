@@ -12,7 +12,10 @@ dynamic batch/height/width; H, W multiples of 64):
     motion_compensation_cubic.*.onnx the same with a bicubic GridSample, clamped to [0, 1]
                                      (session 6; motion data flags the frames that use it)
     residual_analysis.*.onnx         cur, pred [1,3,H,W], gain [1,64,1,1] -> y [1,64,H/8,W/8], z [1,32,H/32,W/32]
-    residual_hyper_synthesis.*.onnx  z_hat [1,32,h,w] -> mean [1,64,4h,4w]
+    residual_hyper_synthesis.*.onnx  z_hat [1,32,h,w] -> mean [1,64,4h,4w]; a model with the
+                                     conditional mean (InterConfig.cond_mean) also takes
+                                     pred [1,3,32h,32w] and gain [1,64,1,1] (manifest
+                                     "conditional_mean": true, input_strides for pred)
     residual_synthesis.*.onnx        y_hat [1,64,h,w], inv_gain [1,64,1,1], pred [1,3,8h,8w] -> x_hat (clamped)
 Tables, all prefixed "p_" so they can live in the intra bundle's tables.npz beside the
 intra ones: p_gains, p_inv_gains, p_lambdas, p_z_cdf/_cdf_length/_offset (residual
@@ -87,6 +90,15 @@ class _ResidualHyperSynthesis(nn.Module):
         return self.rhs_mean(z_hat)
 
 
+class _ConditionalResidualHyperSynthesis(nn.Module):
+    def __init__(self, m: InterModel):
+        super().__init__()
+        self.m = m
+
+    def forward(self, z_hat, pred, gain):
+        return self.m.residual_mean(z_hat, pred, gain)
+
+
 class _ResidualSynthesis(nn.Module):
     def __init__(self, m: InterModel):
         super().__init__()
@@ -159,6 +171,11 @@ def export_graphs(model: InterModel, out: Path, precisions=("fp32",),
                                 torch.rand(1, 3, H, W)),
                                ["y_hat", "inv_gain", "pred"], ["x_hat"]),
     }
+    if cfg.cond_mean:
+        specs["residual_hyper_synthesis"] = (
+            _ConditionalResidualHyperSynthesis(model),
+            (torch.zeros(1, cfg.Nz, H // 32, W // 32), torch.rand(1, 3, H, W), torch.ones(1, cfg.M, 1, 1)),
+            ["z_hat", "pred", "gain"], ["mean"])
     if "int8" in precisions and calib is None:
         raise ValueError("INT8 export needs calibration pairs (calib=(ref, cur))")
     feeds = int8_calibration_feeds(*calib) if "int8" in precisions else {}
@@ -195,9 +212,17 @@ def _to_fp16_inter(src: Path, dst: Path) -> None:
 
 def inter_manifest_section(model: InterModel, files: dict) -> dict:
     cfg = model.cfg
-    return {"format": "zvc69-inter/1", "latent_channels": cfg.M, "hyperprior_channels": cfg.Nz,
-            "motion_factor": 4, "residual_factor": 8, "levels": cfg.levels, "table_prefix": TABLE_PREFIX,
-            "graphs": sorted(files)}
+    section = {"format": "zvc69-inter/1", "latent_channels": cfg.M, "hyperprior_channels": cfg.Nz,
+               "motion_factor": 4, "residual_factor": 8, "levels": cfg.levels, "table_prefix": TABLE_PREFIX,
+               "graphs": sorted(files)}
+    if cfg.cond_mean:
+        section["conditional_mean"] = True
+    return section
+
+
+#: Spatial strides of the conditional residual_hyper_synthesis' inputs (engines.profiles):
+#: the default table knows the graph by its z_hat only.
+CONDITIONAL_MEAN_STRIDES = {"residual_hyper_synthesis": {"z_hat": 64, "pred": 1}}
 
 
 def export_inter_bundle(model: InterModel, out: Path, precisions=("fp32", "fp16"), into: bool = False,
@@ -222,6 +247,11 @@ def export_inter_bundle(model: InterModel, out: Path, precisions=("fp32", "fp16"
         manifest["graphs"].update(files)
         manifest["inter"] = section
         manifest.setdefault("source", {})["inter_note"] = note
+        strides = {k: v for k, v in manifest.get("input_strides", {}).items() if k not in GRAPHS}
+        strides.update(CONDITIONAL_MEAN_STRIDES if model.cfg.cond_mean else {})
+        manifest.pop("input_strides", None)
+        if strides:
+            manifest["input_strides"] = strides
         return write_manifest(out, manifest)
     np.savez(out / "tables.npz", **tables)
     manifest = {
@@ -229,6 +259,8 @@ def export_inter_bundle(model: InterModel, out: Path, precisions=("fp32", "fp16"
         "hyperprior_channels": model.cfg.Nz, "levels": model.cfg.levels, "alignment": 64,
         "graphs": files, "tables": "tables.npz", "inter": section, "source": {"note": note},
     }
+    if model.cfg.cond_mean:
+        manifest["input_strides"] = dict(CONDITIONAL_MEAN_STRIDES)
     return write_manifest(out, manifest)
 
 

@@ -16,6 +16,13 @@ motion quantisation, bilinear motion compensation and a mean-scale residual code
     rs's features at its scale through a 1x1 conv that starts at zero (a plain model's
     checkpoint loads into it unchanged and computes the same x_hat at step 0)
 
+    conditional mean (cfg.cond_mean, session 19; needs cond): the residual's entropy mean
+    sees the prediction too, p4 --conv3 s2--> p8 [C,H/8] --1x1 (zero at start)--> times the
+    level's gain, added to rhs_mean(z_hat). Only the mean: the scale index must stay an
+    exact integer function of z_hat (a float prediction differs across precisions), while
+    a mean that differs slightly between encoder and decoder moves y_hat by as much and
+    decodes the same symbols.
+
 The residual scale branch (rhs_scale) is the same plain conv/ReLU/PixelShuffle head as
 the intra model, so zvc69_rt.models.scale_head.IntegerScaleHead runs it exactly.
 The motion rate model here (a zero-mean Gaussian on the horizontal/vertical DPCM of the
@@ -50,6 +57,7 @@ class InterConfig:
     F: int = 32  # motion network base width
     levels: int = len(LAMBDAS)
     cond: int = 0  # channels of the synthesis' prediction branch (0 = plain residual synthesis)
+    cond_mean: bool = False  # the residual's entropy mean sees the prediction (needs cond)
 
 
 def warp(ref: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
@@ -227,6 +235,13 @@ class InterModel(nn.Module):
             for inj in (self.inj2, self.inj4):
                 nn.init.zeros_(inj.weight)
                 nn.init.zeros_(inj.bias)
+        if cfg.cond_mean:
+            if not cfg.cond:
+                raise ValueError("InterConfig.cond_mean needs the prediction branch (cond > 0)")
+            self.pf8 = nn.Sequential(nn.Conv2d(cfg.cond, cfg.cond, 3, 2, 1), nn.LeakyReLU(inplace=True))
+            self.injm = nn.Conv2d(cfg.cond, M, 1)
+            nn.init.zeros_(self.injm.weight)
+            nn.init.zeros_(self.injm.bias)
         self.rha = nn.Sequential(
             conv3(M, Nz), nn.LeakyReLU(inplace=True), conv_down(Nz, Nz), nn.LeakyReLU(inplace=True),
             conv_down(Nz, Nz),
@@ -260,6 +275,14 @@ class InterModel(nn.Module):
         y = self.ra(torch.cat((cur - pred, pred * 2 - 1), 1)) * gain
         return y, self.rha(y)
 
+    def residual_mean(self, z_hat: torch.Tensor, pred: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
+        """Entropy mean of the (gained) residual latent: from z_hat, plus with cond_mean a
+        prediction term in the latent's gained units."""
+        mean = self.rhs_mean(z_hat)
+        if self.cfg.cond_mean:
+            mean = mean + self.injm(self.pf8(self.pf4(self.pf2(pred * 2 - 1)))) * gain
+        return mean
+
     def residual_synthesis(self, y_hat: torch.Tensor, inv_gain: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
         if not self.cfg.cond:
             return torch.clamp(pred + self.rs(y_hat * inv_gain) * 0.5, 0, 1)
@@ -290,7 +313,7 @@ class InterModel(nn.Module):
         y, z = self.residual_analysis(cur_c, pred_c, g[:, :, None, None])
         z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
         z_hat = round_ste(z)
-        mean = self.rhs_mean(z_hat)
+        mean = self.residual_mean(z_hat, pred_c, g[:, :, None, None])
         scale = torch.exp(self.rhs_scale(z_hat))
         y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
         y_hat = round_ste(y - mean) + mean

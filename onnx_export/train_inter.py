@@ -60,6 +60,10 @@ def _psnr(mse: torch.Tensor) -> float:
     return float(-10 * torch.log10(mse.clamp_min(1e-10)))
 
 
+#: Parameters of the conditional mean's own layers (InterConfig.cond_mean), --mean-branch-lr.
+MEAN_BRANCH = ("pf8.", "injm.")
+
+
 def save(path: Path, model, opt, step: int, best: float, sampler_state, cfg: InterConfig,
          level_weight_exp: float = 0.0, half_share: float = 0.0) -> None:
     tmp = path.with_suffix(".tmp")
@@ -159,6 +163,12 @@ def main(argv=None) -> int:
     ap.add_argument("--conditional", type=int, default=0, metavar="C",
                     help="give a plain model's residual synthesis a C-channel prediction branch "
                          "(InterConfig.cond; starts at zero, so the upgraded model first computes what the plain one did)")
+    ap.add_argument("--conditional-mean", action="store_true",
+                    help="give a conditional model's residual entropy mean a prediction term (InterConfig.cond_mean; "
+                         "starts at zero, so the upgraded model first computes what it did)")
+    ap.add_argument("--mean-branch-lr", type=float, default=0.0,
+                    help="learning rate of the conditional mean's own layers (0 = --lr): a new branch learns "
+                         "faster than the trained model around it should move")
     ap.add_argument("--freeze-motion", action="store_true",
                     help="train the residual coder only (the flow network stays as it is; steps ~2x cheaper)")
     ap.add_argument("--half-share", type=float, default=0.0,
@@ -182,25 +192,37 @@ def main(argv=None) -> int:
     if last.exists():
         ck = torch.load(last, weights_only=False)
         cfg = InterConfig(**ck["cfg"])
-    upgraded = bool(args.conditional) and not cfg.cond
-    if upgraded:
+    new_cond = bool(args.conditional) and not cfg.cond
+    new_mean = args.conditional_mean and not cfg.cond_mean
+    upgraded = new_cond or new_mean
+    if new_cond:
         cfg = dataclasses.replace(cfg, cond=args.conditional)
+    if new_mean:
+        cfg = dataclasses.replace(cfg, cond_mean=True)
     model = InterModel(cfg)
     if args.freeze_motion:
         model.motion.requires_grad_(False)
-    opt = torch.optim.Adam(model.residual_parameters() if args.freeze_motion else model.parameters(), lr=args.lr)
+    params = model.residual_parameters() if args.freeze_motion else list(model.parameters())
+    branch = {id(p) for name, p in model.named_parameters() if name.startswith(MEAN_BRANCH)}
+    branch_lr = args.mean_branch_lr or args.lr
+    groups = [{"params": [p for p in params if id(p) not in branch], "lr": args.lr}]
+    if branch:
+        groups.append({"params": [p for p in params if id(p) in branch], "lr": branch_lr})
+    opt = torch.optim.Adam(groups, lr=args.lr)
     if ck is not None:
         missing, unexpected = model.load_state_dict(ck["model"], strict=not upgraded)
         if upgraded:
-            assert not unexpected and all(k.startswith(("pf2.", "pf4.", "inj2.", "inj4.")) for k in missing), missing
-            print(f"conditional synthesis added ({args.conditional} channels, {len(missing)} new tensors at zero)")
+            new = (("pf2.", "pf4.", "inj2.", "inj4.") if new_cond else ()) + (MEAN_BRANCH if new_mean else ())
+            assert not unexpected and all(k.startswith(new) for k in missing), missing
+            what = " and ".join(w for w, on in (("synthesis", new_cond), ("mean", new_mean)) if on)
+            print(f"conditional {what} added ({cfg.cond} channels, {len(missing)} new tensors, the branch at zero)")
         if ck["opt"] is not None and not upgraded:  # None: a model-only checkpoint (onnx_export/checkpoints)
             try:
                 opt.load_state_dict(ck["opt"])
             except ValueError:  # trained another parameter set (--freeze-motion toggled)
                 print("optimizer state is for another parameter set: Adam restarts")
-        for g in opt.param_groups:
-            g["lr"] = args.lr
+        for g, lr in zip(opt.param_groups, (args.lr, branch_lr), strict=False):
+            g["lr"] = lr
         step, best, sampler_state = ck["step"], ck["best"], ck["rng"]
         print(f"resumed {last} at step {step} (best val loss {best:.4f})")
         if upgraded:

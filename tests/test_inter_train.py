@@ -195,3 +195,33 @@ def test_half_size_residual_matches_the_runtime_resampling_and_trains(tmp_path, 
     out = capsys.readouterr().out
     assert "half-size validation on: best reset" in out and "val_half=" in out and "val_full=" in out
     assert torch.load(run / "best.pt", weights_only=False)["step"] == 4
+
+
+def test_conditional_mean_upgrade_starts_at_zero_and_its_branch_learns(tmp_path, tiny_data, capsys):
+    """--conditional-mean adds the mean's prediction term at zero (the upgraded model's mean
+    is the conditional model's), trains it at --mean-branch-lr in its own optimizer group,
+    and needs the synthesis branch (cond) to exist."""
+    with pytest.raises(ValueError, match="cond"):
+        train_inter.InterModel(train_inter.InterConfig(cond_mean=True))
+    run = tmp_path / "run"
+    args = ["--run", str(run), "--patch", "64", "--batch", "2", "--eval-every", "2"]
+    assert train_inter.main([*args, "--steps", "2", "--conditional", "8"]) == 0
+    before = train_inter.load_checkpoint(run / "last.pt")
+    assert not before.cfg.cond_mean
+    capsys.readouterr()
+    assert train_inter.main([*args, "--steps", "4", "--conditional", "8", "--conditional-mean",
+                             "--mean-branch-lr", "1e-3", "--freeze-motion"]) == 0
+    assert "conditional mean added (8 channels, 4 new tensors" in capsys.readouterr().out
+    after = train_inter.load_checkpoint(run / "last.pt")
+    assert after.cfg.cond_mean and after.cfg.cond == 8
+    assert float(after.injm.weight.detach().abs().sum()) > 0  # the branch trained
+    ck = torch.load(run / "last.pt", weights_only=False)
+    assert [g["lr"] for g in ck["opt"]["param_groups"]] == [pytest.approx(3e-4), pytest.approx(1e-3)]
+    upgraded = train_inter.InterModel(after.cfg)
+    upgraded.load_state_dict(before.state_dict(), strict=False)
+    upgraded.eval()
+    z = torch.randn(1, 32, 2, 2).round()
+    pred, gain = torch.rand(1, 3, 64, 64), torch.rand(1, 64, 1, 1) + 0.5
+    with torch.no_grad():
+        assert torch.equal(upgraded.residual_mean(z, pred, gain), before.rhs_mean(z))
+        assert not torch.equal(after.residual_mean(z, pred, gain), after.rhs_mean(z))

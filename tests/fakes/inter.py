@@ -13,7 +13,10 @@ from zvc69_rt.frame import Frame
 from zvc69_rt.models.bundle import DEFAULT_BUNDLE, ModelBundle
 
 
-def random_inter_bundle(folder: Path, precisions: tuple[str, ...] = ("fp32",)) -> ModelBundle:
+def random_inter_bundle(folder: Path, precisions: tuple[str, ...] = ("fp32",), cond: int = 0,
+                        cond_mean: bool = False) -> ModelBundle:
+    """cond/cond_mean: the conditional synthesis and mean (InterConfig), their zero-initialised
+    injections made random too, so the prediction really reaches the synthesis and the mean."""
     import torch
 
     from onnx_export.export_inter import export_inter_bundle
@@ -21,7 +24,11 @@ def random_inter_bundle(folder: Path, precisions: tuple[str, ...] = ("fp32",)) -
 
     shutil.copytree(DEFAULT_BUNDLE, folder)
     torch.manual_seed(0)
-    model = InterModel(InterConfig(N=16, F=8)).eval()
+    model = InterModel(InterConfig(N=16, F=8, cond=cond, cond_mean=cond_mean)).eval()
+    with torch.no_grad():
+        for name in ("inj2", "inj4", "injm"):
+            if hasattr(model, name):
+                torch.nn.init.normal_(getattr(model, name).weight, std=0.1)
     export_inter_bundle(model, folder, precisions, into=True, calib=(torch.rand(1, 3, 128, 128),) * 2)
     return ModelBundle.load(folder)
 

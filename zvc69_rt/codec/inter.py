@@ -5,8 +5,15 @@
                   motion_compensation -> residual_analysis -> z_hat -> residual_hyper_synthesis
               code(analysis)              CPU: motion data, integer scale head, rANS; backend:
                                           residual_synthesis; skip decision -> (data, recon)
-    decoder:  parse(data, latent_hw)      CPU: motion + residual payloads; backend: mean
-              synthesise(parsed, ref, q)  backend: motion_compensation, residual_synthesis
+    decoder:  parse(data, latent_hw)      CPU: motion + residual payloads
+              synthesise(parsed, ref, q)  backend: motion_compensation, residual_hyper_synthesis
+                                          (mean), residual_synthesis
+
+A bundle with the conditional mean (manifest inter.conditional_mean, session 19) computes the
+residual's entropy mean from z_hat *and* the prediction (and the quality's gain), so the
+decoder runs residual_hyper_synthesis after motion compensation, not while parsing. The
+scale index stays an integer function of z_hat alone: the symbols never depend on the
+prediction.
 
 Closed loop: ``ref`` is always the decoder's reconstruction of the reference (float32
 [3, H, W] in [0, 1], padded), and code() returns the reconstruction by running exactly
@@ -128,7 +135,7 @@ class ParsedPFrame:
     motion: CodedMotion
     residual_coded: bool
     symbols: np.ndarray | None = None
-    mean: np.ndarray | None = None
+    z_hat: np.ndarray | None = None  # int32 [Nz, h/4, w/4]: the mean is computed with the prediction
     step: np.ndarray | None = None  # float32 [1, H/8, W/8] with motion-adaptive quantisation, else None
     half_quality: int | None = None  # a half/quarter-size residual (flag 3/4) coded at this quality, else None
     halvings: int = 0  # 1: half size (flag 3), 2: quarter size (flag 4)
@@ -173,6 +180,7 @@ class PFrameCodec:
         self.visible_size = visible_size
         self.half_residual = bool(half_residual)  # encoder: also try the residual at half size
         self.z_search = bool(z_search)
+        self.conditional_mean = bool(sec.get("conditional_mean", False))
 
     def _run(self, graph: str, **inputs: np.ndarray) -> dict[str, np.ndarray]:
         runner = self.runners.get(graph)
@@ -195,6 +203,16 @@ class PFrameCodec:
         P/B coding choice (motion field, warp, skip, motion AQ, half size) is decided by."""
         return (self.lagrangian(quality) * self.distortion(cur, recon)
                 + 8 * len(data) / (cur.shape[1] * cur.shape[2]))
+
+    def residual_mean(self, z_hat: np.ndarray, pred: np.ndarray, quality: int) -> np.ndarray:
+        """Entropy mean float32 [M, h, w] of a residual latent: from z_hat int [Nz, h/4, w/4],
+        and with the conditional mean from the prediction pred [3, 8h, 8w] at this quality."""
+        z = z_hat[None].astype(np.float32)
+        if not self.conditional_mean:
+            return self._run("residual_hyper_synthesis", z_hat=z)["mean"][0]
+        gain, _ = self.gain_vectors(quality)
+        return self._run("residual_hyper_synthesis", z_hat=z, pred=pred[None].astype(np.float32, copy=False),
+                         gain=gain)["mean"][0]
 
     # -- shared prediction ---------------------------------------------------------
     def predict(self, ref: np.ndarray, motion: CodedMotion) -> np.ndarray:
@@ -381,7 +399,7 @@ class PFrameCodec:
         a.y = r["y"][0]
         a.z_hat = np.rint(r["z"][0]).astype(np.int32)
         a.scale_index = None
-        a.mean = self._run("residual_hyper_synthesis", z_hat=a.z_hat[None].astype(np.float32))["mean"][0]
+        a.mean = self.residual_mean(a.z_hat, a.pred, a.quality)
         return a
 
     def distortion(self, cur: np.ndarray, x: np.ndarray) -> float:
@@ -446,17 +464,16 @@ class PFrameCodec:
 
     def _searched(self, a: PFrameAnalysis) -> PFrameAnalysis:
         """a with the hyper latent hyper_search finds (mean and scale index to match)."""
-        y_rate = hyper_search.gaussian_y_rate(a.y, self._hyper_batch, entropy.gaussian_table())
+        y_rate = hyper_search.gaussian_y_rate(a.y, functools.partial(self._hyper_batch, a), entropy.gaussian_table())
         z, before, after = hyper_search.search_z(a.z_hat, y_rate, self.z_table)
         if after >= before:
             return a
-        mean = self._run("residual_hyper_synthesis", z_hat=z[None].astype(np.float32))["mean"][0]
-        return dataclasses.replace(a, z_hat=z, mean=mean, scale_index=None)
+        return dataclasses.replace(a, z_hat=z, mean=self.residual_mean(z, a.pred, a.quality), scale_index=None)
 
-    def _hyper_batch(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """hyper_search.HyperModel: one graph run per z (TensorRT profiles take batch 1)."""
-        means = [self._run("residual_hyper_synthesis", z_hat=zi[None].astype(np.float32))["mean"][0] for zi in z]
-        return np.stack(means), self.scale_head(z)
+    def _hyper_batch(self, a: PFrameAnalysis, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """hyper_search.HyperModel for a's residual: one graph run per z (TensorRT profiles
+        take batch 1)."""
+        return np.stack([self.residual_mean(zi, a.pred, a.quality) for zi in z]), self.scale_head(z)
 
     def code_half(self, a: PFrameAnalysis, quality: int, cur_half: np.ndarray | None = None,
                   pred_half: np.ndarray | None = None, halvings: int = 1,
@@ -552,9 +569,8 @@ class PFrameCodec:
             parts.finish()
         except EntropyDecodeError as exc:
             raise EntropyDecodeError(f"{where}: residual payload: {exc}") from exc
-        mean = self._run("residual_hyper_synthesis", z_hat=z_hat[None].astype(np.float32))["mean"][0]
         step = None if levels is None else motion_aq.step_map(levels)
-        return ParsedPFrame(motion, True, symbols, mean, step, half_quality, halvings)
+        return ParsedPFrame(motion, True, symbols, z_hat, step, half_quality, halvings)
 
     def synthesise(self, parsed: ParsedPFrame, ref: np.ndarray, quality: int) -> np.ndarray:
         """Reconstruction float32 [3, H, W] from the decoded reference."""
@@ -568,9 +584,11 @@ class PFrameCodec:
             return pred
         if parsed.half_quality is not None:
             pred_half = half_picture(pred, parsed.halvings)
-            x_half = self._synthesise_residual(parsed.symbols, parsed.mean, pred_half, parsed.half_quality)
+            mean = self.residual_mean(parsed.z_hat, pred_half, parsed.half_quality)
+            x_half = self._synthesise_residual(parsed.symbols, mean, pred_half, parsed.half_quality)
             return add_half_residual(pred, pred_half, x_half, parsed.halvings)
-        return self._synthesise_residual(parsed.symbols, parsed.mean, pred, quality, parsed.step)
+        mean = self.residual_mean(parsed.z_hat, pred, quality)
+        return self._synthesise_residual(parsed.symbols, mean, pred, quality, parsed.step)
 
     def decompress(self, data: bytes | memoryview, ref: np.ndarray, latent_hw: tuple[int, int],
                    quality: int) -> np.ndarray:
