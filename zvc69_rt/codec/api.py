@@ -20,6 +20,7 @@ MAX_DIMENSION = 8192
 NUM_LEVELS = 8
 MAX_PYRAMID_BFRAMES = 15  # B-frames a pyramid may span (7 of them BBi references)
 MAX_AQ_STRENGTH = 4  # = codec.motion_aq.MAX_STRENGTH, not imported: that pulls numba into every CLI start
+MAX_REFINE_STEPS = 200  # I-frame latent refinement steps (codec/latent_refine.py)
 
 
 def level_to_quality(level: int) -> int:
@@ -65,6 +66,10 @@ class EncoderConfig:
     # at full effort, the hyper latent each frame sends is searched for one that costs fewer bits
     # (codec/hyper_search.py; same format, slower encode: docs/INTER.md "Hyper latent search")
     z_search: bool = True
+    # at full effort, each I-frame's latent takes this many gradient steps toward lower
+    # rate-distortion cost before it is coded (codec/latent_refine.py; bundles with a
+    # synthesis_gradient graph; same format, slower encode: docs/INTRA.md "Latent refinement")
+    refine_steps: int = 20
 
     def validate(self) -> None:
         for name, v in (("width", self.width), ("height", self.height)):
@@ -94,6 +99,9 @@ class EncoderConfig:
             raise InputError(f"motion_aq must be 0 (off)..{MAX_AQ_STRENGTH}, got {self.motion_aq!r}")
         if self.padding not in PAD_MODES:
             raise InputError(f"padding must be one of {', '.join(PAD_MODES)}, got {self.padding!r}")
+        if not (isinstance(self.refine_steps, int) and not isinstance(self.refine_steps, bool)
+                and 0 <= self.refine_steps <= MAX_REFINE_STEPS):
+            raise InputError(f"refine_steps must be 0 (off)..{MAX_REFINE_STEPS}, got {self.refine_steps!r}")
         for name in ("b_quality_offset", "p_quality_offset"):
             v = getattr(self, name)
             if not (isinstance(v, int) and 0 <= v <= 100):

@@ -38,7 +38,7 @@ import numpy as np
 
 from zvc69_rt.bitstream.frame_header import SIZE as FRAME_RECORD_HEADER_BYTES
 from zvc69_rt.bitstream.frame_header import FrameFlags, FrameType
-from zvc69_rt.codec import propagation
+from zvc69_rt.codec import latent_refine, propagation
 from zvc69_rt.codec.api import EncoderConfig, Packet
 from zvc69_rt.codec.bidir import BFrameCodec
 from zvc69_rt.codec.colorspace import coding_colorspace
@@ -109,14 +109,15 @@ class Encoder:
                 stacklevel=2,
             )
             self.gop = 1
-        graphs = GRAPHS + (P_ENCODER_GRAPHS if self.gop > 1 else ())
+        self.pipeline_config = PipelineConfig.preset(config.preset) if config.preset else None
+        effort = getattr(self.pipeline_config, "motion_candidates", None) or RD_CANDIDATES
+        refine_steps = config.refine_steps if effort > 1 else 0
+        graphs = GRAPHS + (P_ENCODER_GRAPHS if self.gop > 1 else ()) + ((latent_refine.GRAPH,) if refine_steps else ())
         if runners is None:
             runners, self.backend_name = load_runners(self.bundle, config.backend, config.precision, graphs)
         else:
             self.backend_name = "injected"
         self.intra = IntraCodec(self.bundle, runners)
-        self.pipeline_config = PipelineConfig.preset(config.preset) if config.preset else None
-        effort = getattr(self.pipeline_config, "motion_candidates", None) or RD_CANDIDATES
         search = self.pipeline_config.block_search if self.pipeline_config else True
         self.rate_control = make_rate_control(config, gop=self.gop, first_pass=first_pass)
         # reduced resolution, tried at full effort: I-frames at half size with a lambda to choose
@@ -130,6 +131,8 @@ class Encoder:
                                  half_residual=config.reduced_res and effort > 1,
                                  z_search=config.z_search and effort > 1) if self.gop > 1 else None
         self.z_search = config.z_search and effort > 1  # I-frames: code_intra searches its choice
+        # I-frames: code_intra refines its choice's latent (bundles with the gradient graph)
+        self.refine_steps = refine_steps if self.intra.gradient is not None else 0
         self.bframes = config.bframes if self.gop > 1 else 0
         # P-frames that would cost more than an I-frame become I-frames (low delay, full effort)
         auto = self.inter is not None and not self.bframes and self.inter.rd_candidates > 1
@@ -303,16 +306,28 @@ class Encoder:
         when the full-size one costs over 2.5x that (the half-size cost has been >= 48 % of the
         full-size one on the clips' first frames). With z_search (and ``search``) the choice
         is coded again with a searched hyper latent (IntraCodec.search) where that costs less."""
-        lat = self.intra.analyse(self._intra_picture(x), q)
+        h, w = self.config.height, self.config.width
+        picture = self._intra_picture(x)
+        lat = self.intra.analyse(picture, q)
         best, best_lat = self._intra_choice(x, lat, q, q, reduced=False), lat
+        best_picture, best_visible = picture, (h, w)
         if self.reduced_res and not (beat is not None and best.cost > 2.5 * beat):
-            h, w = self.config.height, self.config.width
-            small, _ = pad_to_multiple(downsample_2x(x[:, :h, :w]), self.bundle.alignment, self.config.padding)
+            small = downsample_2x(x[:, :h, :w])
+            small_visible = small.shape[1:]
+            small, _ = pad_to_multiple(small, self.bundle.alignment, self.config.padding)
             for q2 in sorted({min(100, q + step) for step in REDUCED_RES_QUALITY_STEPS}):
                 lat = self.intra.analyse(small, q2)
                 choice = self._intra_choice(x, lat, q, q2, reduced=True)
                 if choice.cost < best.cost:
                     best, best_lat = choice, lat
+                    best_picture, best_visible = small, small_visible
+        if self.refine_steps and search:
+            weight = latent_refine.visible_weight(best_picture.shape[1:], best_visible)
+            refined = latent_refine.refine(self.intra, self.intra.gradient, best_picture, best_lat, best.quality,
+                                           weight, self.refine_steps)
+            choice = self._intra_choice(x, refined, q, best.quality, reduced=bool(best.flags))
+            if choice.cost < best.cost:
+                best, best_lat = choice, refined
         if self.z_search and search:
             searched = self.intra.search(best_lat)
             if searched is not best_lat:

@@ -71,6 +71,8 @@ class IntraCodec:
         self.analysis = runners["analysis"]
         self.hyper_synthesis = runners["hyper_synthesis"]
         self.synthesis = runners["synthesis"]
+        # encoder-only, optional: the I-frame cost's gradient (codec/latent_refine.py)
+        self.gradient = runners.get("synthesis_gradient")
         t = bundle.tables
         self.gains = t["gains"].astype(np.float64)
         self.inv_gains = t["inv_gains"].astype(np.float64)

@@ -58,6 +58,8 @@ def _shared_runners(enc: Encoder) -> dict:
     and by later encoders instead of loading every graph again."""
     i = enc.intra
     runners = {"analysis": i.analysis, "hyper_synthesis": i.hyper_synthesis, "synthesis": i.synthesis}
+    if i.gradient is not None:
+        runners["synthesis_gradient"] = i.gradient
     if enc.inter is not None:
         runners.update(enc.inter.runners)
     return runners

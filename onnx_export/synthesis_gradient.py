@@ -1,0 +1,164 @@
+"""The I-frame rate-distortion gradient as an ONNX graph, for encoder-side latent refinement
+(zvc69_rt/codec/latent_refine.py).
+
+The analysis transform maps a picture to its latent in one amortised pass; for the fixed
+synthesis and entropy model that latent is rarely the one of least rate-distortion cost. A
+few gradient steps on the latent itself close part of that gap (training photos, 20 steps:
+-6 % BD-rate, docs/INTRA.md "Latent refinement"). The runtime has no autograd (it never
+imports torch), so the gradient is exported as a graph: the synthesis run forward, then its
+adjoint written out with forward operators only (autograd does not export, and TensorRT
+parses only forward operators):
+
+    y [1,M,h,w] --*inv_gain--> SubpixelUp --IGDN--> ... --SubpixelUp--> (.+1)/2 --clip--> x_hat
+    d = lag/3 * sum(weight * (x_hat - x)^2)            (weight: 1 on visible pixels, 0 on padding)
+    r = -log2(Phi((y-mean+1/2)/scale) - Phi((y-mean-1/2)/scale))   (the training's rate proxy)
+    grad = d(d + sum r)/dy, through
+        clip       -> mask 0 < x_hat < 1
+        DepthToSpace -> SpaceToDepth (its inverse is its adjoint: a permutation)
+        3x3 conv   -> 3x3 conv with the kernel transposed and flipped (stride 1, pad 1)
+        IGDN v = u*s, s = sqrt(beta + gamma u^2)  ->  g*s + u * gamma^T(g*u/s)
+
+The relaxation is continuous (no rounding inside): with rounding (straight-through) the
+steps made the cost worse, the rounding flips they cause are not what the gradient sees.
+Encoder-only: FP32 at every precision (the manifest's fp16/int8 entries name the fp32 file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from onnx_export.layers import GDN, SubpixelUp
+from onnx_export.model import IntraModel
+
+GRAPH = "synthesis_gradient"
+_LN2 = math.log(2.0)
+#: Below this probability the rate gradient takes the Gaussian tail's asymptote.
+TAIL_P = 1e-6
+
+
+def _space_to_depth(g: torch.Tensor) -> torch.Tensor:
+    """The inverse (and adjoint) of PixelShuffle(2), written with Reshape/Transpose."""
+    b, c, h, w = g.shape
+    g = g.reshape(b, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4)
+    return g.reshape(b, c * 4, h // 2, w // 2)
+
+
+def _normal_cdf(t: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (1 + torch.erf(t * (1 / math.sqrt(2))))
+
+
+def _normal_pdf(t: torch.Tensor) -> torch.Tensor:
+    return torch.exp(-0.5 * t * t) * (1 / math.sqrt(2 * math.pi))
+
+
+class SynthesisGradient(nn.Module):
+    """Inputs y, inv_gain [1,M,1,1], x [1,3,H,W], weight [1,1,H,W], mean, scale (like y),
+    lag [1] (lambda*255^2 of the quality); outputs grad (like y), x_hat, distortion and bits
+    ([1] each, the two terms of the cost)."""
+
+    def __init__(self, model: IntraModel):
+        super().__init__()
+        self.layers = nn.ModuleList(model.gs)
+        for layer in self.layers:
+            if not isinstance(layer, SubpixelUp | GDN) or (isinstance(layer, GDN) and not layer.inverse):
+                raise TypeError(f"synthesis layer {type(layer).__name__}: the gradient graph knows SubpixelUp and IGDN")
+
+    def forward(self, y, inv_gain, x, weight, mean, scale, lag):
+        saved = []
+        h = y * inv_gain
+        for layer in self.layers:
+            if isinstance(layer, SubpixelUp):
+                h = F.pixel_shuffle(layer[0](h), 2)
+            else:
+                c = layer.channels
+                s = torch.sqrt(F.conv2d(h * h, layer.gamma().reshape(c, c, 1, 1), layer.beta()))
+                saved.append((h, s))
+                h = h * s
+        x_lin = (h + 1) / 2
+        x_hat = torch.clamp(x_lin, 0, 1)
+        err = (x_hat - x) * weight
+        distortion = (lag / 3) * (err * (x_hat - x)).sum().reshape(1)
+        inside = (x_lin > 0).to(y.dtype) * (x_lin < 1).to(y.dtype)  # no boolean And: fewer operators to parse
+        g = (lag / 3) * err * inside  # d distortion / d h, with the /2 of (h+1)/2 and the 2 of the square
+        for layer in reversed(self.layers):
+            if isinstance(layer, SubpixelUp):
+                w = layer[0].weight
+                g = F.conv2d(_space_to_depth(g), w.transpose(0, 1).flip(2, 3), padding=1)
+            else:
+                u, s = saved.pop()
+                c = layer.channels
+                gamma_t = layer.gamma().transpose(0, 1).reshape(c, c, 1, 1)
+                g = g * s + u * F.conv2d(g * u / s, gamma_t)
+        g = g * inv_gain
+        r = y - mean
+        hi, lo = (r + 0.5) / scale, (r - 0.5) / scale
+        p = torch.clamp(_normal_cdf(hi) - _normal_cdf(lo), min=1e-9)
+        bits = (-torch.log2(p)).sum().reshape(1)
+        # far in a tail p underflows (FP32 cdf differences): there -log2 p ~ r^2 / (2 scale^2 ln 2)
+        g_rate = torch.where(p > TAIL_P, -(_normal_pdf(hi) - _normal_pdf(lo)) / (scale * p * _LN2),
+                             r / (scale * scale * _LN2))
+        return g + g_rate, x_hat, distortion, bits
+
+
+INPUTS = ["y", "inv_gain", "x", "weight", "mean", "scale", "lag"]
+OUTPUTS = ["grad", "x_hat", "distortion", "bits"]
+
+
+def export_gradient_graph(model: IntraModel, path: Path) -> None:
+    from onnx_export.export import _export
+
+    model.eval()
+    M, H, W = model.cfg.M, 128, 128
+    y = torch.randn(1, M, H // 16, W // 16)
+    args = (y, torch.ones(1, M, 1, 1), torch.rand(1, 3, H, W), torch.ones(1, 1, H, W), torch.zeros_like(y),
+            torch.ones_like(y), torch.ones(1))
+    dyn = {0: "batch", 2: "height", 3: "width"}
+    axes = {n: dyn for n in ("y", "x", "weight", "mean", "scale", "grad", "x_hat")}
+    with torch.no_grad():
+        _export(SynthesisGradient(model), args, path, INPUTS, OUTPUTS, axes)
+
+
+def add_to_bundle(checkpoint: Path, bundle: Path) -> dict:
+    """Export the gradient graph of the intra model in ``checkpoint`` into ``bundle`` (whose
+    synthesis must be that model's: checked on a random latent) and rewrite its manifest."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from onnx_export.export import load_checkpoint
+    from zvc69_rt.models.bundle import write_manifest
+
+    model = load_checkpoint(checkpoint).eval()
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest.pop("hash", None)
+    y = np.random.default_rng(0).normal(0, 2, (1, model.cfg.M, 4, 4)).astype(np.float32)
+    ig = np.ones((1, model.cfg.M, 1, 1), np.float32)
+    synth = ort.InferenceSession(str(bundle / manifest["graphs"]["synthesis"]["fp32"]), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        ours = torch.clamp((model.gs(torch.from_numpy(y)) + 1) / 2, 0, 1).numpy()
+    if float(np.abs(synth.run(None, {"y_hat": y, "inv_gain": ig})[0] - ours).max()) > 1e-4:
+        raise SystemExit(f"{checkpoint} is not the intra model of {bundle}: their syntheses differ")
+    name = f"{GRAPH}.fp32.onnx"
+    export_gradient_graph(model, bundle / name)
+    manifest["graphs"][GRAPH] = {"fp32": name, "fp16": name, "int8": name}
+    return write_manifest(bundle, manifest)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", type=Path, help="the bundle's intra model (e.g. onnx_export/checkpoints/intra_last.pt)")
+    ap.add_argument("--into", type=Path, required=True, help="the model bundle to add the graph to")
+    args = ap.parse_args(argv)
+    m = add_to_bundle(args.checkpoint, args.into)
+    print(json.dumps({"hash": m["hash"], "out": str(args.into)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
