@@ -20,6 +20,8 @@ DEFAULT_STRIDES = {
     "analysis": 1, "hyper_analysis": 16, "hyper_synthesis": 64, "synthesis": 16,
     "motion_estimation": 1, "motion_compensation": 1, "motion_compensation_cubic": 1, "residual_analysis": 1,
     "residual_hyper_synthesis": 64, "residual_synthesis": 16,
+    # encoder-only I-frame cost gradient (codec/latent_refine.py): latents, and the picture with its weights
+    "synthesis_gradient": {"y": 16, "mean": 16, "scale": 16, "x": 1, "weight": 1},
 }
 
 Shape = tuple[int, ...]
@@ -57,6 +59,8 @@ def _stride(graph: str, input_name: str, strides: dict | None) -> int:
         entry = entry.get(input_name)
     if entry is None:
         entry = DEFAULT_STRIDES.get(graph)
+        if isinstance(entry, dict):
+            entry = entry.get(input_name)
     if entry is None:
         raise InputError(
             f"graph {graph!r}: unknown spatial stride of input {input_name!r}; add it to the bundle "

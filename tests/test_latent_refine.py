@@ -110,3 +110,18 @@ def test_bundle_without_the_graph_encodes_as_before(tmp_path, frame):
     plain = _encoder(0)
     x = plain.preprocess(frame).x
     assert enc.code_intra(x, 50).data == plain.code_intra(x, 50).data
+
+
+def test_engine_profiles_know_the_gradient_graph():
+    """`zvc69 engines build` shapes every graph of the bundle: the gradient graph's latents
+    are at 1/16 of the picture, its picture and weights at full size."""
+    from engines.profiles import input_shapes, onnx_inputs, parse_profile
+
+    bundle = ModelBundle.load()
+    data = bundle.graph_path(latent_refine.GRAPH, "fp32").read_bytes()
+    shapes = input_shapes(latent_refine.GRAPH, onnx_inputs(data), parse_profile("1080p"), bundle.alignment,
+                          bundle.manifest.get("input_strides"))
+    m = bundle.latent_channels
+    assert shapes["y"][2] == shapes["mean"][2] == shapes["scale"][2] == (1, m, 1088 // 16, 1920 // 16)
+    assert shapes["x"][2] == (1, 3, 1088, 1920) and shapes["weight"][2] == (1, 1, 1088, 1920)
+    assert shapes["lag"] == ((1,), (1,), (1,))
