@@ -86,13 +86,11 @@ class SharedModelEncoderFactory:
         self._cache = _ModelCache(cpu_mem_arena)
 
     def __call__(self, config: EncoderConfig):
-        from zvc69_rt.codec.encoder import Encoder
-        from zvc69_rt.codec.inter import ENCODER_GRAPHS
-        from zvc69_rt.codec.runtime import GRAPHS
+        from zvc69_rt.codec.encoder import Encoder, encoder_graphs
 
         config.validate()
         bundle = self._cache.bundle(config.model)
-        graphs = GRAPHS + (ENCODER_GRAPHS if config.gop > 1 and "inter" in bundle.manifest else ())
+        graphs = encoder_graphs(config, bundle)
         runners = self._cache.runners(config.model, config.backend, config.precision, graphs,
                                       (config.width, config.height))
         return Encoder(config, bundle=bundle, runners=runners)

@@ -57,9 +57,10 @@ def test_steps_lower_the_cost_they_follow_and_ignore_the_padding(frame):
         from zvc69_rt.entropy.gaussian import SCALE_TABLE
 
         _, ig = enc.intra.gain_vectors(50)
+        mean, index = latent_refine.entropy_parameters(enc.intra, lat)  # the checkerboard's, as coded
         out = enc.intra.gradient.run({
-            "y": y[None], "inv_gain": ig, "x": x[None], "weight": weight, "mean": lat.mean[None],
-            "scale": SCALE_TABLE[enc.intra._scale_index(lat).astype(np.intp)][None],
+            "y": y[None], "inv_gain": ig, "x": x[None], "weight": weight, "mean": mean[None],
+            "scale": SCALE_TABLE[index.astype(np.intp)][None],
             "lag": np.array([enc.intra.lagrangian(50)], np.float32)})
         return float(out["distortion"][0]), float(out["bits"][0])
 

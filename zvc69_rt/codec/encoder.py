@@ -75,6 +75,20 @@ class _Work:
     flags: int = 0  # FrameFlags of the coded frame (REDUCED_RES)
 
 
+def _effort(pipeline_config: PipelineConfig | None) -> int:
+    """Motion fields coded in full per P-frame: RD_CANDIDATES at full effort, a preset's own."""
+    return getattr(pipeline_config, "motion_candidates", None) or RD_CANDIDATES
+
+
+def encoder_graphs(config: EncoderConfig, bundle: ModelBundle) -> tuple[str, ...]:
+    """The graphs an Encoder with this config runs (for callers that load and share runners,
+    such as the service): intra, P/B with a GOP, the I-frame gradient at full effort."""
+    preset = PipelineConfig.preset(config.preset) if config.preset else None
+    inter = config.gop > 1 and "inter" in bundle.manifest
+    refine = config.refine_steps and _effort(preset) > 1 and latent_refine.GRAPH in bundle.manifest.get("graphs", {})
+    return GRAPHS + (P_ENCODER_GRAPHS if inter else ()) + ((latent_refine.GRAPH,) if refine else ())
+
+
 @dataclass
 class IntraChoice:
     """One I-frame as coded: at full size, or at half size (REDUCED_RES) and a higher quality."""
@@ -110,11 +124,11 @@ class Encoder:
             )
             self.gop = 1
         self.pipeline_config = PipelineConfig.preset(config.preset) if config.preset else None
-        effort = getattr(self.pipeline_config, "motion_candidates", None) or RD_CANDIDATES
+        effort = _effort(self.pipeline_config)
         refine_steps = config.refine_steps if effort > 1 else 0
-        graphs = GRAPHS + (P_ENCODER_GRAPHS if self.gop > 1 else ()) + ((latent_refine.GRAPH,) if refine_steps else ())
         if runners is None:
-            runners, self.backend_name = load_runners(self.bundle, config.backend, config.precision, graphs)
+            runners, self.backend_name = load_runners(self.bundle, config.backend, config.precision,
+                                                      encoder_graphs(config, self.bundle))
         else:
             self.backend_name = "injected"
         self.intra = IntraCodec(self.bundle, runners)
@@ -304,36 +318,44 @@ class Encoder:
         reduced_res) at half size and quality q+14/29/43 when that costs less at q's lambda.
         ``beat``: the cost the I-frame must undercut to be used; the half-size search is skipped
         when the full-size one costs over 2.5x that (the half-size cost has been >= 48 % of the
-        full-size one on the clips' first frames). With z_search (and ``search``) the choice
-        is coded again with a searched hyper latent (IntraCodec.search) where that costs less."""
+        full-size one on the clips' first frames). With refine_steps (and ``search``) each
+        candidate's latent is refined before the choice (codec/latent_refine.py); with
+        z_search (and ``search``) the choice is coded again with a searched hyper latent
+        (IntraCodec.search) where that costs less."""
         h, w = self.config.height, self.config.width
-        picture = self._intra_picture(x)
-        lat = self.intra.analyse(picture, q)
-        best, best_lat = self._intra_choice(x, lat, q, q, reduced=False), lat
-        best_picture, best_visible = picture, (h, w)
+        refine = self.refine_steps and search
+        best, best_lat = self._intra_candidate(x, self._intra_picture(x), (h, w), q, q, False, refine)
         if self.reduced_res and not (beat is not None and best.cost > 2.5 * beat):
             small = downsample_2x(x[:, :h, :w])
             small_visible = small.shape[1:]
             small, _ = pad_to_multiple(small, self.bundle.alignment, self.config.padding)
             for q2 in sorted({min(100, q + step) for step in REDUCED_RES_QUALITY_STEPS}):
-                lat = self.intra.analyse(small, q2)
-                choice = self._intra_choice(x, lat, q, q2, reduced=True)
+                choice, lat = self._intra_candidate(x, small, small_visible, q, q2, True, refine)
                 if choice.cost < best.cost:
                     best, best_lat = choice, lat
-                    best_picture, best_visible = small, small_visible
-        if self.refine_steps and search:
-            weight = latent_refine.visible_weight(best_picture.shape[1:], best_visible)
-            refined = latent_refine.refine(self.intra, self.intra.gradient, best_picture, best_lat, best.quality,
-                                           weight, self.refine_steps)
-            choice = self._intra_choice(x, refined, q, best.quality, reduced=bool(best.flags))
-            if choice.cost < best.cost:
-                best, best_lat = choice, refined
         if self.z_search and search:
             searched = self.intra.search(best_lat)
             if searched is not best_lat:
                 choice = self._intra_choice(x, searched, q, best.quality, reduced=bool(best.flags))
                 best = choice if choice.cost < best.cost else best
         return best
+
+    def _intra_candidate(self, x: np.ndarray, picture: np.ndarray, visible: tuple[int, int], q: int, coded_q: int,
+                         reduced: bool, refine: bool) -> tuple[IntraChoice, IntraLatents]:
+        """``picture`` (x re-padded, or with reduced its half-size version; ``visible`` rows and
+        columns of it are picture) analysed and coded at coded_q, priced at q's lambda; with
+        refine, its latent also refined (codec/latent_refine.py) and the cheaper coding kept:
+        (choice, its latents)."""
+        lat = self.intra.analyse(picture, coded_q)
+        choice = self._intra_choice(x, lat, q, coded_q, reduced)
+        if refine:
+            weight = latent_refine.visible_weight(picture.shape[1:], visible)
+            refined = latent_refine.refine(self.intra, self.intra.gradient, picture, lat, coded_q, weight,
+                                           self.refine_steps)
+            other = self._intra_choice(x, refined, q, coded_q, reduced)
+            if other.cost < choice.cost:
+                return other, refined
+        return choice, lat
 
     def _intra_choice(self, x: np.ndarray, lat, q: int, coded_q: int, reduced: bool) -> IntraChoice:
         """lat (full size, or half size with reduced) coded at coded_q, priced at q's lambda."""

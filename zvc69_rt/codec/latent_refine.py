@@ -20,6 +20,7 @@ import dataclasses
 
 import numpy as np
 
+from zvc69_rt.codec import checkerboard
 from zvc69_rt.codec.intra import IntraCodec, IntraLatents
 from zvc69_rt.entropy.gaussian import SCALE_TABLE
 
@@ -29,6 +30,7 @@ GRAPH = "synthesis_gradient"
 #: 0.01 -5.6 % (its top level overshoots) BD-rate (docs/INTRA.md).
 STEPS = 20
 STEP_SIZE = 0.005
+CONTEXT_RATE = True
 
 
 def visible_weight(padded_hw: tuple[int, int], visible_hw: tuple[int, int]) -> np.ndarray:
@@ -36,6 +38,17 @@ def visible_weight(padded_hw: tuple[int, int], visible_hw: tuple[int, int]) -> n
     w = np.zeros((1, 1, *padded_hw), np.float32)
     w[..., : visible_hw[0], : visible_hw[1]] = 1.0
     return w
+
+
+def entropy_parameters(codec: IntraCodec, lat: IntraLatents) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, scale index) per latent as code() will use them for lat as analysed: with the
+    checkerboard context, the non-anchors' come from the anchors' symbols (which the steps
+    then move a little; the context follows them only in the real coding)."""
+    index = codec._scale_index(lat)
+    if codec.context is None or not CONTEXT_RATE:
+        return lat.mean, index
+    _, _, mean_a, mean_n, index_n = codec._two_pass(lat, index)
+    return checkerboard.merge(mean_a, mean_n), checkerboard.merge(checkerboard.split(index)[0], index_n)
 
 
 def refine(codec: IntraCodec, runner, x: np.ndarray, lat: IntraLatents, quality: int, weight: np.ndarray,
@@ -46,9 +59,9 @@ def refine(codec: IntraCodec, runner, x: np.ndarray, lat: IntraLatents, quality:
     if lag is None or codec.float_scale or steps <= 0:
         return lat
     _, inv_gain = codec.gain_vectors(quality)
-    scale = SCALE_TABLE[codec._scale_index(lat).astype(np.intp)][None]
+    mean, index = entropy_parameters(codec, lat)
     feeds = {"inv_gain": inv_gain, "x": x[None].astype(np.float32, copy=False), "weight": weight,
-             "mean": lat.mean[None].astype(np.float32, copy=False), "scale": scale,
+             "mean": mean[None].astype(np.float32, copy=False), "scale": SCALE_TABLE[index.astype(np.intp)][None],
              "lag": np.array([lag], np.float32)}
     y = lat.y[None].astype(np.float32, copy=True)
     for _ in range(steps):
