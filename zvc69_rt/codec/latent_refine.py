@@ -8,10 +8,11 @@ sees an ordinary latent.
     code(y) as usual: checkerboard, the hyper-latent search, the real cost decides (Encoder.code_intra)
 
 The analysis is amortised over all pictures; for one picture its latent is not the cheapest
-for the synthesis to decode (training photos, 20 steps: -6 % BD-rate; docs/INTRA.md
-"Latent refinement"). z_hat, the mean and the scale index stay as analysed: the gradient
-graph's rate term is the hyperprior's Gaussian (the checkerboard's non-anchor parameters
-follow from the anchors' symbols, which the steps change).
+for the synthesis to decode (training photos, 20 steps: -6.35 % BD-rate, held-out photos
+-8.0 %; docs/INTRA.md "Latent refinement"). z_hat stays as analysed, and so do the mean and
+scale the rate term prices y with: the hyper's, and with the checkerboard context the
+non-anchors' from the anchors' symbols as analysed (the steps move those symbols a little;
+the real coding then follows them).
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ from zvc69_rt.entropy.gaussian import SCALE_TABLE
 
 GRAPH = "synthesis_gradient"
 #: Steps at full effort (EncoderConfig.refine_steps) and their size (latent units per unit
-#: of gradient, in bits): chosen on three training photos, 20 steps: size 0.003 -5.4 %, 0.005 -5.6 %,
-#: 0.01 -5.6 % (its top level overshoots) BD-rate (docs/INTRA.md).
+#: of gradient, in bits): chosen on three training photos, 20 steps of the chosen candidate:
+#: size 0.003 -5.4 %, 0.005 -5.6 %, 0.01 -5.6 % (its top level overshoots) BD-rate (docs/INTRA.md).
 STEPS = 20
 STEP_SIZE = 0.005
-CONTEXT_RATE = True
 
 
 def visible_weight(padded_hw: tuple[int, int], visible_hw: tuple[int, int]) -> np.ndarray:
@@ -45,7 +45,7 @@ def entropy_parameters(codec: IntraCodec, lat: IntraLatents) -> tuple[np.ndarray
     checkerboard context, the non-anchors' come from the anchors' symbols (which the steps
     then move a little; the context follows them only in the real coding)."""
     index = codec._scale_index(lat)
-    if codec.context is None or not CONTEXT_RATE:
+    if codec.context is None:
         return lat.mean, index
     _, _, mean_a, mean_n, index_n = codec._two_pass(lat, index)
     return checkerboard.merge(mean_a, mean_n), checkerboard.merge(checkerboard.split(index)[0], index_n)
