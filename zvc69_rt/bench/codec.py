@@ -82,9 +82,10 @@ def run(args) -> int:
     for name in args.sizes.split(","):
         w, h = SIZES[name]
         # the full-size path (what CompressAI's compress/decompress do); the reduced-resolution
-        # and hyper-latent searches are RD tools on top, timed by `zvc69 eval` runs, not here
+        # and hyper-latent searches and latent refinement are RD tools on top, timed by
+        # `zvc69 eval` runs and docs/INTRA.md, not here
         cfg = EncoderConfig(width=w, height=h, gop=1, backend=args.backend, precision=args.precision,
-                            model=args.model, reduced_res=False, z_search=False)
+                            model=args.model, reduced_res=False, z_search=False, refine_steps=0)
         enc = Encoder(cfg)
         dec = Decoder(enc.file_header(), bundle=enc.bundle, backend=args.backend, precision=args.precision)
         frame = _test_frame(w, h)
