@@ -36,8 +36,8 @@ from torch.nn import functional as F
 
 from onnx_export.layers import GDN, SubpixelUp
 from onnx_export.model import IntraModel
+from zvc69_rt.codec.latent_refine import GRAPH
 
-GRAPH = "synthesis_gradient"
 _LN2 = math.log(2.0)
 #: Below this probability the rate gradient takes the Gaussian tail's asymptote.
 TAIL_P = 1e-6

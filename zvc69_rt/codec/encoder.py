@@ -350,8 +350,7 @@ class Encoder:
         choice = self._intra_choice(x, lat, q, coded_q, reduced)
         if refine:
             weight = latent_refine.visible_weight(picture.shape[1:], visible)
-            refined = latent_refine.refine(self.intra, self.intra.gradient, picture, lat, coded_q, weight,
-                                           self.refine_steps)
+            refined = latent_refine.refine(self.intra, picture, lat, coded_q, weight, self.refine_steps)
             other = self._intra_choice(x, refined, q, coded_q, reduced)
             if other.cost < choice.cost:
                 return other, refined

@@ -51,12 +51,13 @@ def entropy_parameters(codec: IntraCodec, lat: IntraLatents) -> tuple[np.ndarray
     return checkerboard.merge(mean_a, mean_n), checkerboard.merge(checkerboard.split(index)[0], index_n)
 
 
-def refine(codec: IntraCodec, runner, x: np.ndarray, lat: IntraLatents, quality: int, weight: np.ndarray,
+def refine(codec: IntraCodec, x: np.ndarray, lat: IntraLatents, quality: int, weight: np.ndarray,
            steps: int = STEPS, step_size: float = STEP_SIZE) -> IntraLatents:
     """lat with y moved ``steps`` gradient steps down the cost of coding picture ``x`` [3, H, W]
-    (what lat was analysed from) at ``quality``; ``weight`` [1, 1, H, W] (visible_weight)."""
+    (what lat was analysed from) at ``quality``, with the codec's gradient graph; ``weight``
+    [1, 1, H, W] (visible_weight). lat itself where the codec has no graph to step with."""
     lag = codec.lagrangian(quality)
-    if lag is None or codec.float_scale or steps <= 0:
+    if codec.gradient is None or lag is None or codec.float_scale or steps <= 0:
         return lat
     _, inv_gain = codec.gain_vectors(quality)
     mean, index = entropy_parameters(codec, lat)
@@ -65,5 +66,5 @@ def refine(codec: IntraCodec, runner, x: np.ndarray, lat: IntraLatents, quality:
              "lag": np.array([lag], np.float32)}
     y = lat.y[None].astype(np.float32, copy=True)
     for _ in range(steps):
-        y -= np.float32(step_size) * runner.run({"y": y, **feeds})["grad"]
+        y -= np.float32(step_size) * codec.gradient.run({"y": y, **feeds})["grad"]
     return dataclasses.replace(lat, y=y[0])
