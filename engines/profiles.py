@@ -18,10 +18,14 @@ PROFILES = {"720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
 
 DEFAULT_STRIDES = {
     "analysis": 1, "hyper_analysis": 16, "hyper_synthesis": 64, "synthesis": 16,
-    "motion_estimation": 1, "motion_compensation": 1, "motion_compensation_cubic": 1, "residual_analysis": 1,
-    "residual_hyper_synthesis": 64, "residual_synthesis": 16,
+    "motion_estimation": 1, "residual_analysis": 1,
+    # P graphs: motion vectors at H/4, the residual latent at H/8 and its hyper latent at H/32
+    "motion_compensation": {"ref": 1, "motion": 4}, "motion_compensation_cubic": {"ref": 1, "motion": 4},
+    "residual_hyper_synthesis": 32, "residual_synthesis": {"y_hat": 8, "pred": 1},
     # encoder-only I-frame cost gradient (codec/latent_refine.py): latents, and the picture with its weights
     "synthesis_gradient": {"y": 16, "mean": 16, "scale": 16, "x": 1, "weight": 1},
+    # and the P residual's (latents at H/8)
+    "residual_synthesis_gradient": {"y": 8, "mean": 8, "scale": 8, "pred": 1, "x": 1, "weight": 1},
 }
 
 Shape = tuple[int, ...]

@@ -222,7 +222,7 @@ def inter_manifest_section(model: InterModel, files: dict) -> dict:
 
 #: Spatial strides of the conditional residual_hyper_synthesis' inputs (engines.profiles):
 #: the default table knows the graph by its z_hat only.
-CONDITIONAL_MEAN_STRIDES = {"residual_hyper_synthesis": {"z_hat": 64, "pred": 1}}
+CONDITIONAL_MEAN_STRIDES = {"residual_hyper_synthesis": {"z_hat": 32, "pred": 1}}
 
 
 def export_inter_bundle(model: InterModel, out: Path, precisions=("fp32", "fp16"), into: bool = False,
@@ -243,7 +243,9 @@ def export_inter_bundle(model: InterModel, out: Path, precisions=("fp32", "fp16"
             merged = {k: npz[k] for k in npz.files if not k.startswith(TABLE_PREFIX)}
         merged.update(tables)
         np.savez(out / manifest["tables"], **merged)
-        manifest["graphs"] = {k: v for k, v in manifest["graphs"].items() if k not in GRAPHS}
+        # the residual's gradient graph (onnx_export.synthesis_gradient --inter) was the old model's
+        stale = (*GRAPHS, "residual_synthesis_gradient")
+        manifest["graphs"] = {k: v for k, v in manifest["graphs"].items() if k not in stale}
         manifest["graphs"].update(files)
         manifest["inter"] = section
         manifest.setdefault("source", {})["inter_note"] = note

@@ -29,13 +29,13 @@ def bundle(tmp_path_factory):
 def test_manifest_and_graph_take_the_prediction(bundle):
     manifest = json.loads((bundle.folder / "manifest.json").read_text())
     assert manifest["inter"]["conditional_mean"] is True
-    assert manifest["input_strides"]["residual_hyper_synthesis"] == {"z_hat": 64, "pred": 1}
+    assert manifest["input_strides"]["residual_hyper_synthesis"] == {"z_hat": 32, "pred": 1}
     graph = bundle.folder / manifest["graphs"]["residual_hyper_synthesis"]["fp32"]
     names = [n for n, _ in onnx_inputs(graph.read_bytes())]
     assert names == ["z_hat", "pred", "gain"]
     shapes = input_shapes("residual_hyper_synthesis", onnx_inputs(graph.read_bytes()), parse_profile("1080p"),
                           bundle.alignment, manifest["input_strides"])
-    assert shapes["z_hat"][2] == (1, 32, 1088 // 64, 1920 // 64)
+    assert shapes["z_hat"][2] == (1, 32, 1088 // 32, 1920 // 32)
     assert shapes["pred"][2] == (1, 3, 1088, 1920)
     assert shapes["gain"][0] == shapes["gain"][2] == (1, 64, 1, 1)
 

@@ -14,9 +14,10 @@ from zvc69_rt.models.bundle import DEFAULT_BUNDLE, ModelBundle
 
 
 def random_inter_bundle(folder: Path, precisions: tuple[str, ...] = ("fp32",), cond: int = 0,
-                        cond_mean: bool = False) -> ModelBundle:
+                        cond_mean: bool = False, gradient: bool = False) -> ModelBundle:
     """cond/cond_mean: the conditional synthesis and mean (InterConfig), their zero-initialised
-    injections made random too, so the prediction really reaches the synthesis and the mean."""
+    injections made random too, so the prediction really reaches the synthesis and the mean.
+    gradient: with the model's residual_synthesis_gradient graph (P latent refinement)."""
     import torch
 
     from onnx_export.export_inter import export_inter_bundle
@@ -30,6 +31,18 @@ def random_inter_bundle(folder: Path, precisions: tuple[str, ...] = ("fp32",), c
             if hasattr(model, name):
                 torch.nn.init.normal_(getattr(model, name).weight, std=0.1)
     export_inter_bundle(model, folder, precisions, into=True, calib=(torch.rand(1, 3, 128, 128),) * 2)
+    if gradient:
+        import json
+
+        from onnx_export.synthesis_gradient import export_residual_gradient_graph
+        from zvc69_rt.codec.latent_refine import RESIDUAL_GRAPH
+        from zvc69_rt.models.bundle import write_manifest
+
+        export_residual_gradient_graph(model, folder / f"{RESIDUAL_GRAPH}.fp32.onnx")
+        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest.pop("hash", None)
+        manifest["graphs"][RESIDUAL_GRAPH] = dict.fromkeys(("fp32", "fp16", "int8"), f"{RESIDUAL_GRAPH}.fp32.onnx")
+        write_manifest(folder, manifest)
     return ModelBundle.load(folder)
 
 

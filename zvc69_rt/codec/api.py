@@ -70,6 +70,10 @@ class EncoderConfig:
     # rate-distortion cost before it is coded (codec/latent_refine.py; bundles with a
     # synthesis_gradient graph; same format, slower encode: docs/INTRA.md "Latent refinement")
     refine_steps: int = 20
+    # the same for the residual latent of each P-frame's chosen coding, refined once the
+    # motion field and residual size are chosen (codec/latent_refine.refine_residual; bundles
+    # with a residual_synthesis_gradient graph: docs/INTER.md "Residual refinement")
+    p_refine_steps: int = 0
 
     def validate(self) -> None:
         for name, v in (("width", self.width), ("height", self.height)):
@@ -99,9 +103,10 @@ class EncoderConfig:
             raise InputError(f"motion_aq must be 0 (off)..{MAX_AQ_STRENGTH}, got {self.motion_aq!r}")
         if self.padding not in PAD_MODES:
             raise InputError(f"padding must be one of {', '.join(PAD_MODES)}, got {self.padding!r}")
-        if not (isinstance(self.refine_steps, int) and not isinstance(self.refine_steps, bool)
-                and 0 <= self.refine_steps <= MAX_REFINE_STEPS):
-            raise InputError(f"refine_steps must be 0 (off)..{MAX_REFINE_STEPS}, got {self.refine_steps!r}")
+        for name in ("refine_steps", "p_refine_steps"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_REFINE_STEPS):
+                raise InputError(f"{name} must be 0 (off)..{MAX_REFINE_STEPS}, got {v!r}")
         for name in ("b_quality_offset", "p_quality_offset"):
             v = getattr(self, name)
             if not (isinstance(v, int) and 0 <= v <= 100):

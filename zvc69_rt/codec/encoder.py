@@ -82,11 +82,16 @@ def _effort(pipeline_config: PipelineConfig | None) -> int:
 
 def encoder_graphs(config: EncoderConfig, bundle: ModelBundle) -> tuple[str, ...]:
     """The graphs an Encoder with this config runs (for callers that load and share runners,
-    such as the service): intra, P/B with a GOP, the I-frame gradient at full effort."""
+    such as the service): intra, P/B with a GOP, the I-frame and P residual gradients at full
+    effort where asked for and present."""
     preset = PipelineConfig.preset(config.preset) if config.preset else None
     inter = config.gop > 1 and "inter" in bundle.manifest
-    refine = config.refine_steps and _effort(preset) > 1 and latent_refine.GRAPH in bundle.manifest.get("graphs", {})
-    return GRAPHS + (P_ENCODER_GRAPHS if inter else ()) + ((latent_refine.GRAPH,) if refine else ())
+    full, present = _effort(preset) > 1, bundle.manifest.get("graphs", {})
+    graphs = GRAPHS + (P_ENCODER_GRAPHS if inter else ())
+    for steps, graph in ((config.refine_steps, latent_refine.GRAPH),
+                         (config.p_refine_steps if inter else 0, latent_refine.RESIDUAL_GRAPH)):
+        graphs += (graph,) if steps and full and graph in present else ()
+    return graphs
 
 
 @dataclass
@@ -143,7 +148,8 @@ class Encoder:
         self.inter = PFrameCodec(self.bundle, runners, rd_candidates=effort, aq_strength=config.motion_aq,
                                  block_search=search, visible_size=(config.height, config.width),
                                  half_residual=config.reduced_res and effort > 1,
-                                 z_search=config.z_search and effort > 1) if self.gop > 1 else None
+                                 z_search=config.z_search and effort > 1,
+                                 refine_steps=config.p_refine_steps if effort > 1 else 0) if self.gop > 1 else None
         self.z_search = config.z_search and effort > 1  # I-frames: code_intra searches its choice
         # I-frames: code_intra refines its choice's latent (bundles with the gradient graph)
         self.refine_steps = refine_steps if self.intra.gradient is not None else 0

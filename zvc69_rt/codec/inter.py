@@ -34,7 +34,7 @@ import numpy as np
 
 from zvc69_rt import entropy
 from zvc69_rt.bitstream.motion_header import MotionPrecision
-from zvc69_rt.codec import hyper_search, motion_aq, motion_search
+from zvc69_rt.codec import hyper_search, latent_refine, motion_aq, motion_search
 from zvc69_rt.codec.intra import interpolate_levels
 from zvc69_rt.codec.motion import (
     CodedMotion,
@@ -145,7 +145,7 @@ class PFrameCodec:
     def __init__(self, bundle: ModelBundle, runners: dict, num_slices: int | None = None, skip: str = "auto",
                  rd_candidates: int = RD_CANDIDATES, aq_strength: int = 0, block_search: bool = True,
                  visible_size: tuple[int, int] | None = None, half_residual: bool = False,
-                 z_search: bool = False):
+                 z_search: bool = False, refine_steps: int = 0):
         """skip: "auto" (rate-distortion decision), "never" (code every residual the fast
         test does not find zero), "always" (prediction only: cheapest, lowest quality).
         aq_strength: 1..4, block-adaptive quantisation by motion magnitude
@@ -153,7 +153,10 @@ class PFrameCodec:
         0 = off. block_search: also try the block-matching fields (codec/motion_search.py).
         visible_size: (height, width) of the frames before padding; the encoder then codes
         the padding as the prediction (see analyse_residual). z_search: the frame's chosen
-        residual is coded once more with a searched hyper latent (codec/hyper_search.py)."""
+        residual is coded once more with a searched hyper latent (codec/hyper_search.py).
+        refine_steps: the frame's chosen residual is coded once more with its latent refined
+        by that many gradient steps (codec/latent_refine.refine_residual; before the hyper
+        search, with both) where the bundle has the gradient graph; kept where cheaper."""
         if skip not in ("auto", "never", "always"):
             raise InputError(f"skip must be auto, never or always, got {skip!r}")
         if not 0 <= aq_strength <= motion_aq.MAX_STRENGTH:
@@ -181,6 +184,8 @@ class PFrameCodec:
         self.half_residual = bool(half_residual)  # encoder: also try the residual at half size
         self.z_search = bool(z_search)
         self.conditional_mean = bool(sec.get("conditional_mean", False))
+        self.gradient = runners.get(latent_refine.RESIDUAL_GRAPH)  # encoder-only, optional
+        self.refine_steps = int(refine_steps) if self.gradient is not None else 0
 
     def _run(self, graph: str, **inputs: np.ndarray) -> dict[str, np.ndarray]:
         runner = self.runners.get(graph)
@@ -361,11 +366,11 @@ class PFrameCodec:
         def consider(motion: CodedMotion, pred: np.ndarray) -> None:
             nonlocal best
             a = self.analyse_residual(PFrameAnalysis(cur=cur, motion=motion, pred=pred, quality=quality))
-            data, recon, recode = self._cheapest_residual(a)
+            data, recon, recodes = self._cheapest_residual(a)
             data = encode_motion(a.motion, self.num_slices) + data
             cost = self.rd_cost(cur, data, recon, quality)
             if best is None or cost < best[0]:
-                best = (cost, data, recon, motion, recode)
+                best = (cost, data, recon, motion, recodes)
 
         for motion, pred in self.motion_candidates(cur, ref, quality, precision, count=self.rd_candidates):
             consider(motion, pred)
@@ -373,11 +378,13 @@ class PFrameCodec:
         if self.rd_candidates > 1 and CUBIC_GRAPH in self.runners and not chosen.is_zero:
             sharp = dataclasses.replace(chosen, cubic=True)
             consider(sharp, self.predict(ref, sharp))
-        if self.z_search and best[4] is not None:
-            data, recon = best[4]()
-            data = encode_motion(best[3], self.num_slices) + data
-            if self.rd_cost(cur, data, recon, quality) < best[0]:
-                return data, recon
+        if self.z_search or self.refine_steps:
+            head = encode_motion(best[3], self.num_slices)
+            for recode in best[4]:
+                data, recon = recode()
+                cost = self.rd_cost(cur, head + data, recon, quality)
+                if cost < best[0]:
+                    best = (cost, head + data, recon, *best[3:])
         return best[1], best[2]
 
     def analyse_residual(self, a: PFrameAnalysis) -> PFrameAnalysis:
@@ -436,18 +443,22 @@ class PFrameCodec:
         coded at half size: (bytes, reconstruction)."""
         return self._cheapest_residual(a)[:2]
 
-    def _cheapest_residual(self, a: PFrameAnalysis) -> tuple[bytes, np.ndarray, Callable | None]:
-        """code_residual's choice, and a call that codes it again with a searched hyper latent
-        (None where there is no plain-quantised latent to search: skipped, motion AQ)."""
+    def _cheapest_residual(self, a: PFrameAnalysis) -> tuple[bytes, np.ndarray, list[Callable]]:
+        """code_residual's choice, and calls that code it again improved (_improved; none where
+        there is no plain-quantised latent to improve: skipped, motion AQ): with z_search its
+        hyper latent searched; with refine_steps its latent refined (and searched), and for a
+        reduced-size choice the full-size coding refined too (refinement lowers its cost
+        more). The caller keeps whichever costs least."""
         skip = bytes((RESIDUAL_SKIPPED,))
         if a.y is None:
-            return skip, a.pred, None
+            return skip, a.pred, []
 
         def cost(option: tuple) -> float:
             return self.rd_cost(a.cur, option[0], option[1], a.quality)
 
         options = [(skip, a.pred, None)] if self.skip == "auto" else []
-        options.append((*self.code_latents(a, 0), lambda: self.code_latents(self._searched(a), 0)))
+        options.append((*self.code_latents(a, 0),
+                        lambda search, refine: self.code_latents(self._improved(a, search, refine), 0)))
         if self.aq_strength:
             levels = motion_aq.block_levels(a.motion, self.aq_strength)
             if levels.any():
@@ -459,8 +470,34 @@ class PFrameCodec:
                 small = half_picture(a.cur, halvings), half_picture(a.pred, halvings)  # shared by the steps
                 for q in sorted({min(100, a.quality + step) for step in steps}):
                     options.append((*self.code_half(a, q, *small, halvings=halvings),
-                                    functools.partial(self.code_half, a, q, *small, halvings=halvings, search=True)))
-        return min(options, key=cost)  # ties go to the first: skip, plain, motion AQ, half, quarter
+                                    functools.partial(self.code_half, a, q, *small, halvings=halvings)))
+        best = min(options, key=cost)  # ties go to the first: skip, plain, motion AQ, half, quarter
+        plain = options[1 if self.skip == "auto" else 0]
+        recodes = []
+        if best[2] is not None and self.z_search:
+            recodes.append(functools.partial(best[2], search=True, refine=False))
+        if best[2] is not None and self.refine_steps:
+            recodes.append(functools.partial(best[2], search=self.z_search, refine=True))
+            if best[0][0] in HALVINGS_OF_FLAG:
+                recodes.append(functools.partial(plain[2], search=self.z_search, refine=True))
+        return best[0], best[1], recodes
+
+    def _improved(self, a: PFrameAnalysis, search: bool, refine: bool, halvings: int = 0,
+                  frame_quality: int | None = None) -> PFrameAnalysis:
+        """a with its latent refined (refine, with refine_steps) and then its hyper latent
+        searched (search). A picture reduced ``halvings`` times (flags 3/4) for a frame of
+        ``frame_quality`` is refined toward the frame's cost: its visible part as reduced,
+        each of its pixels' error counted 4^halvings times (the upsampled error covers that
+        many), at the frame's lambda rather than its own higher quality's."""
+        if refine and self.refine_steps:
+            h, w = self.visible_size or a.cur.shape[1:]
+            visible = (min(-(-h >> halvings), a.cur.shape[1]), min(-(-w >> halvings), a.cur.shape[2]))
+            weight = latent_refine.visible_weight(a.cur.shape[1:], visible)
+            q = a.quality if frame_quality is None else frame_quality
+            lag = self.lagrangian(q) * 4**halvings * latent_refine.RESIDUAL_DISTORTION_WEIGHT
+            a = latent_refine.refine_residual(self, a, weight, self.refine_steps, latent_refine.RESIDUAL_STEP_SIZE,
+                                              lag)
+        return self._searched(a) if search else a
 
     def _searched(self, a: PFrameAnalysis) -> PFrameAnalysis:
         """a with the hyper latent hyper_search finds (mean and scale index to match)."""
@@ -477,17 +514,17 @@ class PFrameCodec:
 
     def code_half(self, a: PFrameAnalysis, quality: int, cur_half: np.ndarray | None = None,
                   pred_half: np.ndarray | None = None, halvings: int = 1,
-                  search: bool = False) -> tuple[bytes, np.ndarray]:
+                  search: bool = False, refine: bool = False) -> tuple[bytes, np.ndarray]:
         """The residual coded at half (flag 3) or quarter (flag 4, halvings=2) width and
         height, then the quality byte: current picture and prediction downsampled
         (half_picture, computed here unless given), the decoded reduced picture's difference
-        to the reduced prediction upsampled onto the full prediction. search: with a
-        searched hyper latent (_searched)."""
+        to the reduced prediction upsampled onto the full prediction. search, refine: with
+        the hyper latent searched, the latent refined (_improved)."""
         cur_half = half_picture(a.cur, halvings) if cur_half is None else cur_half
         pred_half = half_picture(a.pred, halvings) if pred_half is None else pred_half
         half = self._analyse_latents(PFrameAnalysis(cur=cur_half, motion=a.motion, pred=pred_half, quality=quality))
-        if search:
-            half = self._searched(half)
+        if search or refine:
+            half = self._improved(half, search, refine, halvings, a.quality)
         data, x_half = self.code_latents(half, 0)  # flag 1 and the payloads, decoded at the reduced size
         return (bytes((REDUCED_RESIDUAL_FLAGS[halvings], quality)) + data[1:],
                 add_half_residual(a.pred, pred_half, x_half, halvings))

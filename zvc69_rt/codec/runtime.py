@@ -7,7 +7,7 @@ from zvc69_rt.models.bundle import ModelBundle
 GRAPHS = ("analysis", "hyper_synthesis", "synthesis")
 #: Graphs a bundle may lack (exported before session 6): skipped when absent; a frame that
 #: needs one is refused by name (PFrameCodec.predict).
-OPTIONAL_GRAPHS = ("motion_compensation_cubic", "synthesis_gradient")
+OPTIONAL_GRAPHS = ("motion_compensation_cubic", "synthesis_gradient", "residual_synthesis_gradient")
 
 
 def load_runners(bundle: ModelBundle, backend: str = "auto", precision: str = "fp32",
