@@ -138,6 +138,14 @@ def test_graph_loads_only_where_used(bundle):
     assert rt.inter.refine_steps == 0
 
 
+def test_asking_for_steps_without_the_graph_warns(tmp_path):
+    plain = random_inter_bundle(tmp_path / "plain")  # a P model exported without the gradient graph
+    assert latent_refine.RESIDUAL_GRAPH not in plain.manifest["graphs"]
+    with pytest.warns(UserWarning, match="residual_synthesis_gradient"):
+        enc = Encoder(EncoderConfig(width=128, height=72, gop=8, p_refine_steps=4), bundle=plain)
+    assert enc.inter.refine_steps == 0
+
+
 @pytest.mark.parametrize("bad", [-1, 10_000, True, 1.5])
 def test_config_refuses_bad_step_counts(bad):
     with pytest.raises(InputError, match="p_refine_steps"):

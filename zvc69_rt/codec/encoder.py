@@ -150,6 +150,12 @@ class Encoder:
                                  half_residual=config.reduced_res and effort > 1,
                                  z_search=config.z_search and effort > 1,
                                  refine_steps=config.p_refine_steps if effort > 1 else 0) if self.gop > 1 else None
+        if self.inter is not None and config.p_refine_steps and effort > 1 and self.inter.gradient is None:
+            warnings.warn(
+                f"model bundle {self.bundle.folder} has no {latent_refine.RESIDUAL_GRAPH} graph: p_refine_steps "
+                f"does nothing; add it with python -m onnx_export.synthesis_gradient P_CHECKPOINT --into BUNDLE --inter "
+                "(docs/INTER.md \"Residual refinement\")", stacklevel=2,
+            )
         self.z_search = config.z_search and effort > 1  # I-frames: code_intra searches its choice
         # I-frames: code_intra refines its choice's latent (bundles with the gradient graph)
         self.refine_steps = refine_steps if self.intra.gradient is not None else 0
