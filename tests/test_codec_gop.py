@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tests.fakes.inter import pan, random_inter_bundle
+from tests.fakes.inter import encode_with_references, pan, random_inter_bundle
 from zvc69_rt.bitstream import StreamReader, StreamWriter
 from zvc69_rt.codec.api import EncoderConfig
 from zvc69_rt.codec.decoder import Decoder
@@ -27,26 +27,12 @@ def bundle(tmp_path_factory):
 _pan = pan
 
 
-def _encode_with_references(enc, frames):
-    """Encode low-delay frames; (a reader over the stream, the encoder's closed-loop
-    reference after each frame: what the decoder must reproduce bit for bit)."""
-    buf = io.BytesIO()
-    writer = StreamWriter(buf, enc.file_header())
-    refs = []
-    for f in frames:
-        for p in enc.encode(f):
-            writer.write_packet(p)
-        refs.append(enc._reference.copy())
-    writer.close()
-    return StreamReader(io.BytesIO(buf.getvalue())), refs
-
-
 def test_gop_closed_loop_has_no_drift(bundle):
     frames = _pan(7)
     # the random P model loses to intra everywhere: adaptive_intra off to test the P path
     enc = Encoder(EncoderConfig(width=128, height=72, gop=3, quality=60), bundle=bundle, adaptive_intra=False)
     enc.propagation = False  # the plain P offset here; tests/test_codec_propagation.py varies it
-    reader, refs = _encode_with_references(enc, frames)
+    reader, refs = encode_with_references(enc, frames)
     assert reader.header.gop_size == 3
     dec = Decoder(reader.header, bundle=bundle)
     types, pts, qualities = [], [], []
@@ -85,7 +71,7 @@ def test_250_frame_stream_decodes_bit_exactly(bundle):
     (one I-frame, 249 P-frames predicting from each other) on the same backend."""
     frames = _pan(250, w=64, h=64)
     enc = Encoder(EncoderConfig(width=64, height=64, gop=250, quality=60), bundle=bundle, adaptive_intra=False)
-    reader, refs = _encode_with_references(enc, frames)
+    reader, refs = encode_with_references(enc, frames)
     dec = Decoder(reader.header, bundle=bundle)
     n = 0
     for i, (fh, data) in enumerate(reader.iter_frames()):
@@ -124,7 +110,7 @@ def test_adaptive_intra_replaces_p_frames_that_cost_more(bundle):
                     v=rng.integers(0, 256, (36, 64), dtype=np.uint8), pts=i) for i in range(4)]
     enc = Encoder(EncoderConfig(width=128, height=72, gop=8, quality=60), bundle=bundle)
     assert enc.adaptive_intra
-    reader, refs = _encode_with_references(enc, frames)
+    reader, refs = encode_with_references(enc, frames)
     dec = Decoder(reader.header, bundle=bundle)
     types = []
     for i, (fh, data) in enumerate(reader.iter_frames()):

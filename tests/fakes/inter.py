@@ -53,3 +53,36 @@ def pan(n: int, w: int = 128, h: int = 72) -> list[Frame]:
     ch, cw = Frame.chroma_shape(w, h)
     return [Frame(y=np.ascontiguousarray(big[:, 2 * i : 2 * i + w]), u=np.full((ch, cw), 120, np.uint8),
                   v=np.full((ch, cw), 136, np.uint8), pts=i) for i in range(n)]
+
+
+
+def encode_with_references(enc, frames: list[Frame]):
+    """Encode frames into one stream; (a reader over it, the encoder's closed-loop reference
+    after each frame: what the decoder must reproduce bit for bit)."""
+    import io
+
+    from zvc69_rt.bitstream import StreamReader, StreamWriter
+
+    buf = io.BytesIO()
+    writer = StreamWriter(buf, enc.file_header())
+    refs = []
+    for f in frames:
+        for p in enc.encode(f):
+            writer.write_packet(p)
+        refs.append(enc._reference.copy())
+    writer.close()
+    return StreamReader(io.BytesIO(buf.getvalue())), refs
+
+
+def assert_closed_loop(enc, frames: list[Frame], bundle: ModelBundle) -> list[int]:
+    """Check every frame decodes to the encoder's reference after it
+    (encode_with_references); the frame types in stream order."""
+    from zvc69_rt.codec.decoder import Decoder
+
+    reader, refs = encode_with_references(enc, frames)
+    dec = Decoder(reader.header, bundle=bundle)
+    types = []
+    for (fh, data), want in zip(reader.iter_frames(), refs, strict=True):
+        types.append(fh.frame_type)
+        np.testing.assert_array_equal(dec.decode_rgb(fh, data), want)
+    return types

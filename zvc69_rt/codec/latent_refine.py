@@ -13,6 +13,10 @@ for the synthesis to decode (training photos, 20 steps: -6.35 % BD-rate, held-ou
 scale the rate term prices y with: the hyper's, and with the checkerboard context the
 non-anchors' from the anchors' symbols as analysed (the steps move those symbols a little;
 the real coding then follows them).
+
+refine_residual does the same for a P residual latent with the residual_synthesis_gradient
+graph (the prediction is an input; opt-in, EncoderConfig.p_refine_steps: a small gain at
+high rates for ~3x the P-frame encode time, docs/INTER.md "Residual refinement").
 """
 
 from __future__ import annotations
