@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from onnx_export.inter_model import InterModel
 from onnx_export.layers import GDN, SubpixelUp
 from onnx_export.model import IntraModel
 from zvc69_rt.codec.latent_refine import GRAPH, RESIDUAL_GRAPH
@@ -135,7 +136,7 @@ class ResidualSynthesisGradient(nn.Module):
     branch added where the model has one (constant in y). Inputs y [1,M,h,w], inv_gain,
     pred and x [1,3,8h,8w], weight [1,1,8h,8w], mean, scale, lag; outputs as SynthesisGradient."""
 
-    def __init__(self, model):
+    def __init__(self, model: InterModel):
         super().__init__()
         self.m = model
         self.layers = nn.ModuleList(model.rs)
@@ -169,7 +170,7 @@ def export_gradient_graph(model: IntraModel, path: Path) -> None:
         _export(SynthesisGradient(model), args, path, INPUTS, OUTPUTS, axes)
 
 
-def export_residual_gradient_graph(model, path: Path) -> None:
+def export_residual_gradient_graph(model: InterModel, path: Path) -> None:
     from onnx_export.export import _export
 
     model.eval()
