@@ -186,14 +186,20 @@ def export_residual_gradient_graph(model: InterModel, path: Path) -> None:
 
 def add_residual_to_bundle(checkpoint: Path, bundle: Path) -> dict:
     """Export the residual gradient graph of the P model in ``checkpoint`` (train_inter's)
-    into ``bundle``, whose residual_synthesis must be that model's (checked on random inputs)."""
+    into ``bundle`` (add_residual_graph)."""
+    from onnx_export.train_inter import load_checkpoint
+
+    return add_residual_graph(load_checkpoint(checkpoint).eval(), bundle, str(checkpoint))
+
+
+def add_residual_graph(model: InterModel, bundle: Path, source: str = "the P model") -> dict:
+    """Export ``model``'s residual gradient graph into ``bundle``, whose residual_synthesis
+    must be that model's (checked on random inputs), and rewrite its manifest."""
     import numpy as np
     import onnxruntime as ort
 
-    from onnx_export.train_inter import load_checkpoint
     from zvc69_rt.models.bundle import write_manifest
 
-    model = load_checkpoint(checkpoint).eval()
     manifest = json.loads((bundle / "manifest.json").read_text())
     manifest.pop("hash", None)
     rng = np.random.default_rng(0)
@@ -205,7 +211,7 @@ def add_residual_to_bundle(checkpoint: Path, bundle: Path) -> dict:
     with torch.no_grad():
         ours = model.residual_synthesis(*(torch.from_numpy(feeds[k]) for k in ("y_hat", "inv_gain", "pred"))).numpy()
     if float(np.abs(synth.run(None, feeds)[0] - ours).max()) > 1e-4:
-        raise SystemExit(f"{checkpoint} is not the P model of {bundle}: their residual syntheses differ")
+        raise SystemExit(f"{source} is not the P model of {bundle}: their residual syntheses differ")
     name = f"{RESIDUAL_GRAPH}.fp32.onnx"
     export_residual_gradient_graph(model, bundle / name)
     manifest["graphs"][RESIDUAL_GRAPH] = {"fp32": name, "fp16": name, "int8": name}

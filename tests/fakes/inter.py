@@ -32,17 +32,9 @@ def random_inter_bundle(folder: Path, precisions: tuple[str, ...] = ("fp32",), c
                 torch.nn.init.normal_(getattr(model, name).weight, std=0.1)
     export_inter_bundle(model, folder, precisions, into=True, calib=(torch.rand(1, 3, 128, 128),) * 2)
     if gradient:
-        import json
+        from onnx_export.synthesis_gradient import add_residual_graph
 
-        from onnx_export.synthesis_gradient import export_residual_gradient_graph
-        from zvc69_rt.codec.latent_refine import RESIDUAL_GRAPH
-        from zvc69_rt.models.bundle import write_manifest
-
-        export_residual_gradient_graph(model, folder / f"{RESIDUAL_GRAPH}.fp32.onnx")
-        manifest = json.loads((folder / "manifest.json").read_text())
-        manifest.pop("hash", None)
-        manifest["graphs"][RESIDUAL_GRAPH] = dict.fromkeys(("fp32", "fp16", "int8"), f"{RESIDUAL_GRAPH}.fp32.onnx")
-        write_manifest(folder, manifest)
+        add_residual_graph(model, folder)
     return ModelBundle.load(folder)
 
 
@@ -53,7 +45,6 @@ def pan(n: int, w: int = 128, h: int = 72) -> list[Frame]:
     ch, cw = Frame.chroma_shape(w, h)
     return [Frame(y=np.ascontiguousarray(big[:, 2 * i : 2 * i + w]), u=np.full((ch, cw), 120, np.uint8),
                   v=np.full((ch, cw), 136, np.uint8), pts=i) for i in range(n)]
-
 
 
 def encode_with_references(enc, frames: list[Frame]):

@@ -378,7 +378,7 @@ class PFrameCodec:
         if self.rd_candidates > 1 and CUBIC_GRAPH in self.runners and not chosen.is_zero:
             sharp = dataclasses.replace(chosen, cubic=True)
             consider(sharp, self.predict(ref, sharp))
-        if self.z_search or self.refine_steps:
+        if best[4]:  # recodes (with z_search or refine_steps)
             head = encode_motion(best[3], self.num_slices)
             for recode in best[4]:
                 data, recon = recode()
@@ -457,8 +457,8 @@ class PFrameCodec:
             return self.rd_cost(a.cur, option[0], option[1], a.quality)
 
         options = [(skip, a.pred, None)] if self.skip == "auto" else []
-        options.append((*self.code_latents(a, 0),
-                        lambda search, refine: self.code_latents(self._improved(a, search, refine), 0)))
+        plain = (*self.code_latents(a, 0), lambda search, refine: self.code_latents(self._improved(a, search, refine), 0))
+        options.append(plain)
         if self.aq_strength:
             levels = motion_aq.block_levels(a.motion, self.aq_strength)
             if levels.any():
@@ -472,7 +472,6 @@ class PFrameCodec:
                     options.append((*self.code_half(a, q, *small, halvings=halvings),
                                     functools.partial(self.code_half, a, q, *small, halvings=halvings)))
         best = min(options, key=cost)  # ties go to the first: skip, plain, motion AQ, half, quarter
-        plain = options[1 if self.skip == "auto" else 0]
         recodes = []
         if best[2] is not None and self.z_search:
             recodes.append(functools.partial(best[2], search=True, refine=False))
