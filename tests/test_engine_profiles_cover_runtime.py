@@ -43,7 +43,8 @@ def test_profiles_admit_every_shape_the_codec_feeds(tmp_path):
     bundle = random_inter_bundle(tmp_path / "bundle", cond=4, gradient=True)
     frames = example_frames(4)
     w, h = frames[0].width, frames[0].height
-    cfg = EncoderConfig(width=w, height=h, gop=4, bframes=1, quality=50, refine_steps=1, p_refine_steps=1)
+    cfg = EncoderConfig(width=w, height=h, gop=4, bframes=1, quality=50, refine_steps=1, anneal_steps=1,
+                        p_refine_steps=1)
     graphs = tuple(dict.fromkeys(encoder_graphs(cfg, bundle) + DECODER_GRAPHS))
     assert latent_refine.RESIDUAL_GRAPH in graphs and latent_refine.GRAPH in graphs
     runners, _ = load_runners(bundle, "onnxruntime", "fp32", graphs)

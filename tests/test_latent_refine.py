@@ -30,6 +30,7 @@ def frame():
 
 
 def _encoder(steps: int, **kw) -> Encoder:
+    kw.setdefault("anneal_steps", 0)  # plain steps only (annealing: tests/test_latent_anneal.py)
     return Encoder(EncoderConfig(width=W, height=H, gop=1, quality=50, refine_steps=steps, **kw))
 
 
@@ -85,7 +86,7 @@ def test_encoder_keeps_the_refined_latent_where_it_costs_less(frame):
 
 def test_refined_stream_decodes_to_the_encoders_reconstruction(frame):
     frames = example_frames(2)
-    enc = Encoder(EncoderConfig(width=W, height=H, gop=1, quality=60, refine_steps=5))
+    enc = Encoder(EncoderConfig(width=W, height=H, gop=1, quality=60, refine_steps=5, anneal_steps=10))
     buf = io.BytesIO()
     encode_to_stream(enc, frames, buf)
     reader = StreamReader(io.BytesIO(buf.getvalue()))
@@ -107,7 +108,7 @@ def test_bundle_without_the_graph_encodes_as_before(tmp_path, frame):
     write_manifest(folder, manifest)
     bundle = ModelBundle.load(folder)
     enc = Encoder(EncoderConfig(width=W, height=H, gop=1, quality=50), bundle=bundle)
-    assert enc.intra.gradient is None and enc.refine_steps == 0
+    assert enc.intra.gradient is None and enc.refine_steps == 0 and enc.anneal_steps == 0
     plain = _encoder(0)
     x = plain.preprocess(frame).x
     assert enc.code_intra(x, 50).data == plain.code_intra(x, 50).data

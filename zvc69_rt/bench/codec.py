@@ -85,7 +85,8 @@ def run(args) -> int:
         # and hyper-latent searches and latent refinement are RD tools on top, timed by
         # `zvc69 eval` runs and docs/INTRA.md, not here
         cfg = EncoderConfig(width=w, height=h, gop=1, backend=args.backend, precision=args.precision,
-                            model=args.model, reduced_res=False, z_search=False, refine_steps=0)
+                            model=args.model, reduced_res=False, z_search=False, refine_steps=0,
+                            anneal_steps=0)
         enc = Encoder(cfg)
         dec = Decoder(enc.file_header(), bundle=enc.bundle, backend=args.backend, precision=args.precision)
         frame = _test_frame(w, h)

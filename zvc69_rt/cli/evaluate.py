@@ -172,7 +172,7 @@ def _bd_rows(results: dict, anchor: str, metric: str, rate: str, variants: tuple
 
 #: EncoderConfig fields a --variants entry may set (the clip decides size and rate).
 VARIANT_KEYS = ("gop", "bframes", "b_pyramid", "p_quality_offset", "b_quality_offset", "motion_aq", "precision",
-                "preset", "padding", "reduced_res", "z_search", "refine_steps", "p_refine_steps")
+                "preset", "padding", "reduced_res", "z_search", "refine_steps", "anneal_steps", "p_refine_steps")
 
 
 def parse_variants(specs: list[str] | None) -> dict[str, dict]:

@@ -20,7 +20,7 @@ MAX_DIMENSION = 8192
 NUM_LEVELS = 8
 MAX_PYRAMID_BFRAMES = 15  # B-frames a pyramid may span (7 of them BBi references)
 MAX_AQ_STRENGTH = 4  # = codec.motion_aq.MAX_STRENGTH, not imported: that pulls numba into every CLI start
-MAX_REFINE_STEPS = 200  # I-frame latent refinement steps (codec/latent_refine.py)
+MAX_REFINE_STEPS = 200  # latent refinement/annealing steps per frame (codec/latent_refine.py)
 
 
 def level_to_quality(level: int) -> int:
@@ -70,6 +70,11 @@ class EncoderConfig:
     # rate-distortion cost before it is coded (codec/latent_refine.py; bundles with a
     # synthesis_gradient graph; same format, slower encode: docs/INTRA.md "Latent refinement")
     refine_steps: int = 20
+    # then the chosen candidate's latent takes this many steps of annealed stochastic rounding,
+    # kept where cheaper (latent_refine.anneal, e.g. 80; the same graph; opt-in: the I-frames
+    # get cheaper at their lambda on training photos, not on held-out ones, docs/INTRA.md
+    # "Annealed rounding")
+    anneal_steps: int = 0
     # the same for the residual latent of each P-frame's chosen coding, refined once the
     # motion field and residual size are chosen (codec/latent_refine.refine_residual; bundles
     # with a residual_synthesis_gradient graph: docs/INTER.md "Residual refinement")
@@ -103,7 +108,7 @@ class EncoderConfig:
             raise InputError(f"motion_aq must be 0 (off)..{MAX_AQ_STRENGTH}, got {self.motion_aq!r}")
         if self.padding not in PAD_MODES:
             raise InputError(f"padding must be one of {', '.join(PAD_MODES)}, got {self.padding!r}")
-        for name in ("refine_steps", "p_refine_steps"):
+        for name in ("refine_steps", "p_refine_steps", "anneal_steps"):
             v = getattr(self, name)
             if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_REFINE_STEPS):
                 raise InputError(f"{name} must be 0 (off)..{MAX_REFINE_STEPS}, got {v!r}")

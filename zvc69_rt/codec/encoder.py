@@ -88,7 +88,7 @@ def encoder_graphs(config: EncoderConfig, bundle: ModelBundle) -> tuple[str, ...
     inter = config.gop > 1 and "inter" in bundle.manifest
     full, present = _effort(preset) > 1, bundle.manifest.get("graphs", {})
     graphs = GRAPHS + (P_ENCODER_GRAPHS if inter else ())
-    for steps, graph in ((config.refine_steps, latent_refine.GRAPH),
+    for steps, graph in ((config.refine_steps or config.anneal_steps, latent_refine.GRAPH),
                          (config.p_refine_steps if inter else 0, latent_refine.RESIDUAL_GRAPH)):
         graphs += (graph,) if steps and full and graph in present else ()
     return graphs
@@ -159,6 +159,7 @@ class Encoder:
         self.z_search = config.z_search and effort > 1  # I-frames: code_intra searches its choice
         # I-frames: code_intra refines its choice's latent (bundles with the gradient graph)
         self.refine_steps = refine_steps if self.intra.gradient is not None else 0
+        self.anneal_steps = config.anneal_steps if effort > 1 and self.intra.gradient is not None else 0
         self.bframes = config.bframes if self.gop > 1 else 0
         # P-frames that would cost more than an I-frame become I-frames (low delay, full effort)
         auto = self.inter is not None and not self.bframes and self.inter.rd_candidates > 1
@@ -331,12 +332,15 @@ class Encoder:
         ``beat``: the cost the I-frame must undercut to be used; the half-size search is skipped
         when the full-size one costs over 2.5x that (the half-size cost has been >= 48 % of the
         full-size one on the clips' first frames). With refine_steps (and ``search``) each
-        candidate's latent is refined before the choice (codec/latent_refine.py); with
+        candidate's latent is refined before the choice (codec/latent_refine.py), with
+        anneal_steps the choice's latent is then annealed (kept where that costs less); with
         z_search (and ``search``) the choice is coded again with a searched hyper latent
         (IntraCodec.search) where that costs less."""
         h, w = self.config.height, self.config.width
         refine = self.refine_steps and search
-        best, best_lat = self._intra_candidate(x, self._intra_picture(x), (h, w), q, q, False, refine)
+        picture = self._intra_picture(x)
+        best, best_lat = self._intra_candidate(x, picture, (h, w), q, q, False, refine)
+        source = picture, (h, w)
         if self.reduced_res and not (beat is not None and best.cost > 2.5 * beat):
             small = downsample_2x(x[:, :h, :w])
             small_visible = small.shape[1:]
@@ -344,7 +348,13 @@ class Encoder:
             for q2 in sorted({min(100, q + step) for step in REDUCED_RES_QUALITY_STEPS}):
                 choice, lat = self._intra_candidate(x, small, small_visible, q, q2, True, refine)
                 if choice.cost < best.cost:
-                    best, best_lat = choice, lat
+                    best, best_lat, source = choice, lat, (small, small_visible)
+        if self.anneal_steps and search:
+            weight = latent_refine.visible_weight(source[0].shape[1:], source[1])
+            annealed = latent_refine.anneal(self.intra, source[0], best_lat, best.quality, weight, self.anneal_steps)
+            choice = self._intra_choice(x, annealed, q, best.quality, reduced=bool(best.flags))
+            if choice.cost < best.cost:
+                best, best_lat = choice, annealed
         if self.z_search and search:
             searched = self.intra.search(best_lat)
             if searched is not best_lat:
