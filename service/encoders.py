@@ -85,7 +85,8 @@ class SharedModelEncoderFactory:
     def __init__(self, cpu_mem_arena: str | bool | None = None) -> None:
         self._cache = _ModelCache(cpu_mem_arena)
 
-    def __call__(self, config: EncoderConfig):
+    def __call__(self, config: EncoderConfig, first_pass=None):
+        """first_pass: a previous pass's measurements (multi-pass vbr, codec/multipass.py)."""
         from zvc69_rt.codec.encoder import Encoder, encoder_graphs
 
         config.validate()
@@ -93,7 +94,7 @@ class SharedModelEncoderFactory:
         graphs = encoder_graphs(config, bundle)
         runners = self._cache.runners(config.model, config.backend, config.precision, graphs,
                                       (config.width, config.height))
-        return Encoder(config, bundle=bundle, runners=runners)
+        return Encoder(config, bundle=bundle, runners=runners, first_pass=first_pass)
 
 
 class SharedModelDecoderFactory:

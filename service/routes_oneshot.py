@@ -2,7 +2,8 @@
 
 Both work on in-memory file objects only: nothing from a request is ever used as a path.
 /v1/encode parses the Y4M as it arrives (BodyPipe) and writes the .zvc to a seekable
-buffer, so its bytes equal `zvc69 encode IN.y4m -o OUT.zvc` for the same settings.
+buffer, so its bytes equal `zvc69 encode IN.y4m -o OUT.zvc` for the same settings (and with
+passes=N, `zvc69 encode --passes N`'s).
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import shutil
+import tempfile
 import time
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -23,6 +27,7 @@ from zvc69_rt.service.state import ServiceState, get_state
 
 from zvc69_rt.codec import ratecontrol
 from zvc69_rt.codec.api import MAX_AQ_STRENGTH, EncoderConfig
+from zvc69_rt.codec.multipass import MAX_PASSES, best_of_passes, error_pct, validate_passes
 
 router = APIRouter(prefix="/v1", tags=["files"])
 Owner = Annotated[str, Depends(require_key)]
@@ -41,14 +46,37 @@ async def _settle(fut: asyncio.Future) -> None:
         fut.exception()
 
 
-def _encode_job(source, params: dict, state: ServiceState) -> tuple[bytes, int]:
+@dataclass
+class _EncodedPass:
+    data: bytes
+    frames: int
+    enc: object
+
+
+def _encode_job(source, params: dict, passes: int, state: ServiceState) -> tuple[_EncodedPass, int, int]:
+    """(the kept pass, its index, passes run). With several passes the body is spooled to an
+    anonymous temporary file (gone when closed, crash or not) and re-read once per pass."""
+    if passes == 1:
+        return _encode_pass(source, params, state, None), 0, 1
+    with tempfile.TemporaryFile(prefix="zvc69-encode-") as spool:
+        shutil.copyfileobj(source, spool, 1 << 20)
+
+        def one_pass(plan, k: int) -> _EncodedPass:
+            spool.seek(0)
+            return _encode_pass(spool, params, state, plan)
+
+        return best_of_passes(passes, one_pass, lambda p: p.enc)
+
+
+def _encode_pass(source, params: dict, state: ServiceState, plan) -> _EncodedPass:
     from zvc69_rt.bitstream import StreamWriter
     from zvc69_rt.io.y4m import Y4MReader
 
     reader = Y4MReader(source)
     cfg = encoder_config(dict(width=reader.width, height=reader.height, fps_num=reader.fps_num,
                               fps_den=reader.fps_den, **params), state)
-    enc = state.settings.encoder_factory(cfg)
+    factory = state.settings.encoder_factory
+    enc = factory(cfg) if plan is None else factory(cfg, first_pass=plan)
     sink = io.BytesIO()
     writer = StreamWriter(sink, enc.file_header())
     limit = state.settings.max_stream_bytes
@@ -67,7 +95,7 @@ def _encode_job(source, params: dict, state: ServiceState) -> tuple[bytes, int]:
     enc.send_frame(None)
     drain()
     writer.close()
-    return sink.getvalue(), n
+    return _EncodedPass(sink.getvalue(), n, enc)
 
 
 @router.post("/encode", response_class=Response,
@@ -88,9 +116,13 @@ async def encode_file(
     motion_aq: Annotated[int, Query(ge=0, le=MAX_AQ_STRENGTH)] = EncoderConfig.motion_aq,
     b_quality_offset: Annotated[int, Query(ge=0, le=100)] = EncoderConfig.b_quality_offset,
     reduced_res: Annotated[bool, Query()] = EncoderConfig.reduced_res,
+    passes: Annotated[int, Query(ge=1, le=MAX_PASSES)] = 1,
 ) -> Response:
-    """Body: a Y4M file (8-bit 4:2:0, streamed). Settings as query parameters, defaults as the CLI's."""
+    """Body: a Y4M file (8-bit 4:2:0, streamed). Settings as query parameters, defaults as the CLI's.
+    passes 2-3 (vbr with a bitrate): `zvc69 encode --passes`, the pass closest to the bitrate
+    returned (X-Passes, X-Kept-Pass); the body is spooled to a temporary file to be re-read."""
     s = state.settings
+    validate_passes(passes, rate_control, bitrate)
     state.check_accepting()
     n = declared_length(request)
     if n is not None and n > s.max_encode_body_bytes:
@@ -107,7 +139,7 @@ async def encode_file(
 
     def job():
         try:
-            return _encode_job(source, params, state)
+            return _encode_job(source, params, passes, state)
         finally:
             pipe.reader_done()
 
@@ -129,7 +161,7 @@ async def encode_file(
             await _settle(fut)
             raise
         try:
-            data, frames = await fut
+            kept, kept_index, ran = await fut
         except OutputTooLarge as exc:
             raise LimitExceeded(413, "output_size", str(exc)) from None
     finally:
@@ -137,11 +169,17 @@ async def encode_file(
             pipe.abort("request ended")
             await _settle(fut)
         state.release_oneshot()
+    data, frames = kept.data, kept.frames
     state.metrics.frames_in.inc(frames)
     state.metrics.frames_done(frames)
     state.metrics.bytes_out.inc(len(data))
     state.metrics.request_latency.labels("encode").observe(time.perf_counter() - t0)
-    return Response(data, media_type=OCTETS, headers={"X-Frames-In": str(frames), "X-Frames-Out": str(frames)})
+    headers = {"X-Frames-In": str(frames), "X-Frames-Out": str(frames)}
+    if bitrate is not None:  # vbr/cbr: how far the returned stream is from the target
+        headers["X-Bitrate-Error-Pct"] = f"{error_pct(kept.enc):+.2f}"
+    if passes > 1:
+        headers.update({"X-Passes": str(ran), "X-Kept-Pass": str(kept_index + 1)})
+    return Response(data, media_type=OCTETS, headers=headers)
 
 
 def _decode_job(body: bytearray, state: ServiceState) -> tuple[bytes, int]:

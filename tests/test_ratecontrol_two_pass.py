@@ -184,9 +184,9 @@ def test_two_pass_real_clip_lands_and_decodes():
 
 
 @pytest.mark.parametrize("args, match", [
-    (["--passes", "2"], "give --bitrate"),
-    (["--passes", "2", "--bitrate", "200k", "--rate-control", "cbr"], "give --bitrate"),
-    (["--passes", "4", "--bitrate", "200k"], "--passes must be 1..3"),
+    (["--passes", "2"], "give a bitrate"),
+    (["--passes", "2", "--bitrate", "200k", "--rate-control", "cbr"], "give a bitrate"),
+    (["--passes", "4", "--bitrate", "200k"], "passes must be 1..3"),
     (["--passes", "2", "--bitrate", "200k", "--preset", "realtime_1080p"], "one pass"),
 ])
 def test_cli_pass_errors(tmp_path, args, match):

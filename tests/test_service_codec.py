@@ -96,6 +96,34 @@ def test_v1_encode_equals_cli(http, clip3, cli_zvc):
         assert c.encode_y4m(clip3, chunk=4096) == cli_zvc
 
 
+def test_v1_encode_passes_equal_the_clis(http, clip3, tmp_path):
+    """passes=2 runs `zvc69 encode --passes 2` on the uploaded file: same kept stream."""
+    (tmp_path / "in.y4m").write_bytes(clip3)
+    assert cli_main(["encode", str(tmp_path / "in.y4m"), "-o", str(tmp_path / "p.zvc"), "--gop", "1",
+                     "--bitrate", "400k", "--passes", "2", "--quiet"]) == 0
+    params = {"gop": 1, "rate_control": "vbr", "bitrate": 400_000, "passes": 2}
+    r = http.post("/v1/encode", content=clip3, params=params)
+    assert r.status_code == 200, r.text
+    assert r.content == (tmp_path / "p.zvc").read_bytes()
+    assert r.headers["x-passes"] == "2" and r.headers["x-kept-pass"] in ("1", "2")
+    one = http.post("/v1/encode", content=clip3, params={**params, "passes": 1})
+    assert one.status_code == 200 and "x-passes" not in one.headers
+    # pass 1 is the one-pass encode, and the kept pass is never further from the target
+    miss = {k: abs(float(x.headers["x-bitrate-error-pct"])) for k, x in (("two", r), ("one", one))}
+    assert miss["two"] <= miss["one"]
+    assert (r.content == one.content) == (r.headers["x-kept-pass"] == "1")
+
+
+@pytest.mark.parametrize("params, reason", [
+    ({"passes": 2}, "give a bitrate"),
+    ({"passes": 2, "rate_control": "cbr", "bitrate": 400_000}, "give a bitrate"),
+    ({"passes": 4, "rate_control": "vbr", "bitrate": 400_000}, ""),
+])
+def test_v1_encode_refuses_passes_without_a_vbr_target(http, clip3, params, reason):
+    r = http.post("/v1/encode", content=clip3, params=params)
+    assert r.status_code == 422 and reason in r.text
+
+
 def test_v1_decode_equals_cli(http, cli_zvc, tmp_path):
     (tmp_path / "s.zvc").write_bytes(cli_zvc)
     assert cli_main(["decode", str(tmp_path / "s.zvc"), "-o", str(tmp_path / "d.y4m"), "--quiet"]) == 0

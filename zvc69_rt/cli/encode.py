@@ -10,11 +10,10 @@ import time
 from dataclasses import dataclass, field
 
 from zvc69_rt.codec.api import EncoderConfig, level_to_quality
+from zvc69_rt.codec.multipass import best_of_passes, error_pct, validate_passes
 from zvc69_rt.codec.ratecontrol import parse_bitrate
 from zvc69_rt.errors import InputError
 from zvc69_rt.pipeline.config import PRESETS
-
-MAX_PASSES = 3
 
 
 def register(sub) -> None:
@@ -120,7 +119,6 @@ def _config(args, src) -> EncoderConfig:
     )
 
 
-PASS_TOLERANCE_PCT = 5.0  # a pass this close to its target ends a multi-pass encode
 
 
 @dataclass
@@ -135,7 +133,7 @@ class _Pass:
     sq_err: list = field(default_factory=list)
 
     def error_pct(self) -> float:
-        return self.enc.rate_control.summary().get("error_pct", 0.0)
+        return error_pct(self.enc)
 
 
 def run(args) -> int:
@@ -160,23 +158,20 @@ def run(args) -> int:
         # Every pass is a whole stream in a temp file; the one closest to the target becomes
         # OUTPUT (atomically), the others are deleted, on success or failure alike.
         with tempfile.TemporaryDirectory(prefix="zvc69-passes-") as tmp:
-            passes: list[_Pass] = []
-            for k in range(passes_wanted):
-                if k:
-                    src = open_source(args.input, size=args.size, fps=args.fps)
-                plan = passes[-1].enc.rate_control.first_pass() if passes else None
+            def one_pass(plan, k: int) -> _Pass:
+                source = open_source(args.input, size=args.size, fps=args.fps) if k else src
                 path = os.path.join(tmp, f"pass{k + 1}.zvc")
                 with open(path, "wb") as sink:
-                    passes.append(_encode_pass(args, config, src, sink, plan, f"pass {k + 1}/{passes_wanted}", path))
+                    done = _encode_pass(args, config, source, sink, plan, f"pass {k + 1}/{passes_wanted}", path)
                 if not args.quiet:
-                    print(f"pass {k + 1}: {passes[-1].error_pct():+.1f} % from the target", file=sys.stderr)
-                if k and abs(passes[-1].error_pct()) <= PASS_TOLERANCE_PCT:
-                    break
-            best = min(passes, key=lambda p: abs(p.error_pct()))
+                    print(f"pass {k + 1}: {done.error_pct():+.1f} % from the target", file=sys.stderr)
+                return done
+
+            best, kept, ran = best_of_passes(passes_wanted, one_pass, lambda p: p.enc)
             with atomic_output(args.output) as sink, open(best.path, "rb") as f:
                 shutil.copyfileobj(f, sink)
-            if not args.quiet and len(passes) > 1:
-                print(f"kept pass {passes.index(best) + 1} of {len(passes)}", file=sys.stderr)
+            if not args.quiet and ran > 1:
+                print(f"kept pass {kept + 1} of {ran}", file=sys.stderr)
     if not args.quiet:
         _print_summary(best, config)
     return 0
@@ -184,16 +179,14 @@ def run(args) -> int:
 
 def _check_passes(args) -> None:
     passes = getattr(args, "passes", 1)
-    if not 1 <= passes <= MAX_PASSES:
-        raise InputError(f"--passes must be 1..{MAX_PASSES}, got {passes}")
+    validate_passes(passes, args.rate_control, args.bitrate)
     if passes == 1:
         return
-    if args.bitrate is None or (args.rate_control or "vbr") != "vbr":
-        raise InputError("--passes 2 or 3 refines a vbr bitrate target: give --bitrate (and no --rate-control cbr/cqp)")
     if args.input == "-":
         raise InputError("--passes reads the input once per pass: give a file, not '-' (stdin cannot be re-read)")
     if args.server:
-        raise InputError("--passes is not available with --server (the service encodes streams in one pass)")
+        raise InputError("--passes is not available with --server (its streams are one pass; the service's "
+                         "POST /v1/encode?passes=N takes a Y4M file)")
     if args.preset:
         raise InputError("--passes is not available with --preset (realtime presets encode in one pass)")
 
