@@ -127,3 +127,12 @@ def test_realtime_presets_and_the_cli_set_it():
 def test_config_refuses_bad_step_counts(bad):
     with pytest.raises(InputError, match="anneal_steps"):
         EncoderConfig(width=W, height=H, anneal_steps=bad).validate()
+
+
+def test_image_evaluation_passes_the_setting_through():
+    from zvc69_rt.eval import zvc69_adapter
+
+    with pytest.raises(InputError, match="anneal_steps"):
+        zvc69_adapter.image_codec(anneal_steps=-1)
+    args = build_parser().parse_args(["eval", "images", "--out", "x", "--anneal-steps", "160"])
+    assert args.anneal_steps == 160

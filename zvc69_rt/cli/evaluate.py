@@ -35,6 +35,8 @@ def register(sub) -> None:
     _common(pi)
     pi.add_argument("--max-size", type=int, default=512, help="long side of each image in px (default 512)")
     pi.add_argument("--images", nargs="+", default=None, help="subset of held-out image names")
+    pi.add_argument("--anneal-steps", type=int, default=0, metavar="N",
+                    help="ZVC69 with `zvc69 encode --anneal-steps N` (default 0, as the encoder's default)")
     pi.set_defaults(func=run_images)
 
     pv = kinds.add_parser(
@@ -124,7 +126,7 @@ def _zvc69(kind: str, args):
         return None, f"zvc69_rt.eval.zvc69_adapter cannot be imported ({exc})"
     try:
         if kind == "images":
-            return zvc69_adapter.image_codec(model=args.model), ""
+            return zvc69_adapter.image_codec(model=args.model, anneal_steps=args.anneal_steps), ""
         return zvc69_adapter.video_codec(args.gop, args.bframes, model=args.model), ""
     except NotAvailableError as exc:
         return None, str(exc)
@@ -342,7 +344,8 @@ def run_images(args) -> int:
     plots.plot_rd(results, out / "images_psnr.png", "bpp", "psnr_rgb", "Held-out photos: PSNR-RGB")
     plots.plot_rd(results, out / "images_msssim.png", "bpp", "ms_ssim", "Held-out photos: MS-SSIM (RGB)")
     elapsed = time.perf_counter() - t_start
-    cmd = _command(args, "images", ["out", "max_size", "images", "levels", "codecs", "no_zvc69", "model"])
+    cmd = _command(args, "images", ["out", "max_size", "images", "levels", "codecs", "no_zvc69", "model",
+                                    "anneal_steps"])
     md = (
         "# RD evaluation: held-out images\n\n"
         f"Command: `{cmd}` ({elapsed:.0f} s)\n\n"

@@ -20,7 +20,8 @@ MAX_DIMENSION = 8192
 NUM_LEVELS = 8
 MAX_PYRAMID_BFRAMES = 15  # B-frames a pyramid may span (7 of them BBi references)
 MAX_AQ_STRENGTH = 4  # = codec.motion_aq.MAX_STRENGTH, not imported: that pulls numba into every CLI start
-MAX_REFINE_STEPS = 200  # latent refinement/annealing steps per frame (codec/latent_refine.py)
+MAX_REFINE_STEPS = 200  # latent refinement steps per frame (codec/latent_refine.py)
+MAX_ANNEAL_STEPS = 2000  # annealing steps per I-frame (latent_refine.anneal; Yang et al. ran 2000)
 
 
 def level_to_quality(level: int) -> int:
@@ -108,10 +109,11 @@ class EncoderConfig:
             raise InputError(f"motion_aq must be 0 (off)..{MAX_AQ_STRENGTH}, got {self.motion_aq!r}")
         if self.padding not in PAD_MODES:
             raise InputError(f"padding must be one of {', '.join(PAD_MODES)}, got {self.padding!r}")
-        for name in ("refine_steps", "p_refine_steps", "anneal_steps"):
+        for name, most in (("refine_steps", MAX_REFINE_STEPS), ("p_refine_steps", MAX_REFINE_STEPS),
+                           ("anneal_steps", MAX_ANNEAL_STEPS)):
             v = getattr(self, name)
-            if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_REFINE_STEPS):
-                raise InputError(f"{name} must be 0 (off)..{MAX_REFINE_STEPS}, got {v!r}")
+            if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= most):
+                raise InputError(f"{name} must be 0 (off)..{most}, got {v!r}")
         for name in ("b_quality_offset", "p_quality_offset"):
             v = getattr(self, name)
             if not (isinstance(v, int) and 0 <= v <= 100):

@@ -23,16 +23,19 @@ from zvc69_rt.models.bundle import ModelBundle
 COLOR_SPACE_RGB = 2
 
 
-def image_codec(model: str | None = None, precision: str = "fp32"):
+def image_codec(model: str | None = None, precision: str = "fp32", **settings):
+    """settings: further EncoderConfig fields (anneal_steps)."""
     bundle = ModelBundle.load(model)
     cache: dict[tuple[int, int], Encoder] = {}
+    EncoderConfig(width=64, height=64, gop=1, precision=precision, **settings).validate()
 
     def codec(rgb: np.ndarray, level: int) -> tuple[int, np.ndarray]:
         h, w = rgb.shape[:2]
         quality = level_to_quality(int(level))
         key = (w, h)
         if key not in cache:
-            cache[key] = Encoder(EncoderConfig(width=w, height=h, gop=1, precision=precision), bundle=bundle)
+            cache[key] = Encoder(EncoderConfig(width=w, height=h, gop=1, precision=precision, **settings),
+                                 bundle=bundle)
         enc = cache[key]
         x, _ = pad_to_multiple(rgb.transpose(2, 0, 1).astype(np.float32) / 255.0, bundle.alignment)
         choice = enc.code_intra(x, quality)  # the encoder's I-frame: its padding, full or reduced size
