@@ -86,6 +86,7 @@ def test_encoder_keeps_the_refined_latent_where_it_costs_less(frame):
 
 def test_refined_stream_decodes_to_the_encoders_reconstruction(frame):
     frames = example_frames(2)
+    # refined, then annealed (latent_refine.anneal) where that is cheaper
     enc = Encoder(EncoderConfig(width=W, height=H, gop=1, quality=60, refine_steps=5, anneal_steps=10))
     buf = io.BytesIO()
     encode_to_stream(enc, frames, buf)
