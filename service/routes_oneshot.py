@@ -124,10 +124,12 @@ async def encode_file(
     s = state.settings
     validate_passes(passes, rate_control, bitrate)
     state.check_accepting()
+    # several passes keep the body (on disk): a smaller limit than one streaming pass
+    limit, what = ((s.max_encode_body_bytes, "/v1/encode") if passes == 1 else
+                   (min(s.max_encode_body_bytes, s.max_spool_bytes), f"/v1/encode with {passes} passes"))
     n = declared_length(request)
-    if n is not None and n > s.max_encode_body_bytes:
-        raise LimitExceeded(413, "body_size", f"body of {n} bytes exceeds this server's limit of "
-                            f"{s.max_encode_body_bytes} for /v1/encode")
+    if n is not None and n > limit:
+        raise LimitExceeded(413, "body_size", f"body of {n} bytes exceeds this server's limit of {limit} for {what}")
     state.acquire_oneshot()
     pipe = BodyPipe(asyncio.get_running_loop())
     source = io.BufferedReader(pipe, buffer_size=1 << 16)
@@ -149,9 +151,9 @@ async def encode_file(
         try:
             async for chunk in request.stream():
                 total += len(chunk)
-                if total > s.max_encode_body_bytes:
-                    raise LimitExceeded(413, "body_size", f"body exceeds this server's limit of "
-                                        f"{s.max_encode_body_bytes} bytes for /v1/encode")
+                if total > limit:
+                    raise LimitExceeded(413, "body_size", f"body exceeds this server's limit of {limit} bytes "
+                                        f"for {what}")
                 if not await pipe.feed(chunk):
                     break  # the job stopped reading (error or done); its result says which
             else:

@@ -84,6 +84,7 @@ class Settings:
     max_stream_bytes: int = 256 * MiB            # bitstream bytes one stream may hold
     max_oneshot_jobs: int = 2                    # concurrent /v1/encode + /v1/decode jobs
     max_encode_body_bytes: int = 2048 * MiB      # Y4M body of /v1/encode (streamed, not held)
+    max_spool_bytes: int = 512 * MiB             # ... with passes > 1: spooled to a temp file, re-read per pass
     max_decode_output_bytes: int = 512 * MiB     # Y4M produced by /v1/decode
     idle_timeout_s: float = 300.0                # streams untouched this long are dropped
     sweep_interval_s: float = 5.0
@@ -99,7 +100,8 @@ class Settings:
 
     def validate(self) -> None:
         for name in ("max_body_bytes", "max_inflight_bytes", "max_streams", "stream_queue_requests",
-                     "max_stream_bytes", "max_oneshot_jobs", "max_encode_body_bytes", "max_decode_output_bytes",
+                     "max_stream_bytes", "max_oneshot_jobs", "max_encode_body_bytes", "max_spool_bytes",
+                     "max_decode_output_bytes",
                      "workers", "retry_after_s", "max_encode_pixels"):
             if getattr(self, name) < 1:
                 raise InputError(f"service setting {name} must be >= 1, got {getattr(self, name)}")
@@ -132,6 +134,7 @@ class Settings:
             stream_queue_requests=_env_int("ZVC69_SERVICE_STREAM_QUEUE", d.stream_queue_requests, 1),
             max_stream_bytes=_env_int("ZVC69_SERVICE_MAX_STREAM_BYTES", d.max_stream_bytes, 1),
             max_oneshot_jobs=_env_int("ZVC69_SERVICE_MAX_ONESHOT_JOBS", d.max_oneshot_jobs, 1),
+            max_spool_bytes=_env_int("ZVC69_SERVICE_MAX_SPOOL_BYTES", d.max_spool_bytes, 1),
             idle_timeout_s=_env_float("ZVC69_SERVICE_IDLE_TIMEOUT_S", d.idle_timeout_s),
             workers=_env_int("ZVC69_SERVICE_WORKERS", d.workers, 1),
             max_encode_pixels=_env_int("ZVC69_SERVICE_MAX_ENCODE_PIXELS", d.max_encode_pixels, 1),

@@ -124,6 +124,17 @@ def test_v1_encode_refuses_passes_without_a_vbr_target(http, clip3, params, reas
     assert r.status_code == 422 and reason in r.text
 
 
+def test_v1_encode_passes_have_their_own_body_limit(clip3):
+    settings = Settings(warmup=False, max_spool_bytes=len(clip3) - 1)
+    params = {"gop": 1, "rate_control": "vbr", "bitrate": 400_000}
+    with TestClient(create_app(settings)) as c:
+        r = c.post("/v1/encode", content=clip3, params={**params, "passes": 2})  # declared length
+        assert r.status_code == 413 and "2 passes" in r.json()["detail"]
+        r = c.post("/v1/encode", content=iter([clip3[:5000], clip3[5000:]]), params={**params, "passes": 2})  # chunked
+        assert r.status_code == 413 and "2 passes" in r.json()["detail"]
+        assert c.post("/v1/encode", content=clip3, params=params).status_code == 200  # one pass streams it
+
+
 def test_v1_decode_equals_cli(http, cli_zvc, tmp_path):
     (tmp_path / "s.zvc").write_bytes(cli_zvc)
     assert cli_main(["decode", str(tmp_path / "s.zvc"), "-o", str(tmp_path / "d.y4m"), "--quiet"]) == 0
