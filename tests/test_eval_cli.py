@@ -38,7 +38,7 @@ def test_eval_images_with_a_zvc69_adapter(tmp_path, capsys, monkeypatch):
     from zvc69_rt.eval import reference_codecs as rcod
 
     fake = types.ModuleType("zvc69_rt.eval.zvc69_adapter")
-    fake.image_codec = lambda model=None: (lambda rgb, level: rcod.jpeg(rgb, 10 * level + 5))
+    fake.image_codec = lambda model=None, **settings: (lambda rgb, level: rcod.jpeg(rgb, 10 * level + 5))
     fake.video_codec = lambda gop, bframes, model=None: None
     monkeypatch.setitem(sys.modules, "zvc69_rt.eval.zvc69_adapter", fake)
     import zvc69_rt.eval
@@ -81,7 +81,7 @@ def test_eval_video_rejects_bad_options(tmp_path, capsys):
 def test_unusable_default_bundle_counts_as_missing(tmp_path, capsys, monkeypatch):
     from zvc69_rt.errors import InputError
 
-    def broken(model=None):
+    def broken(model=None, **settings):
         raise InputError("model bundle default: no manifest.json")
 
     fake = types.ModuleType("zvc69_rt.eval.zvc69_adapter")
