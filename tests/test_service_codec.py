@@ -124,6 +124,22 @@ def test_v1_encode_refuses_passes_without_a_vbr_target(http, clip3, params, reas
     assert r.status_code == 422 and reason in r.text
 
 
+def test_cli_passes_on_a_server_equal_the_local_ones(http, clip3, tmp_path, monkeypatch, capsys):
+    """`zvc69 encode X.y4m --server URL --passes 2` posts the file to /v1/encode?passes=2."""
+    import zvc69_rt.client
+
+    (tmp_path / "in.y4m").write_bytes(clip3)
+    flags = ["--gop", "1", "--bitrate", "400k", "--passes", "2", "--quiet"]
+    assert cli_main(["encode", str(tmp_path / "in.y4m"), "-o", str(tmp_path / "local.zvc"), *flags]) == 0
+    monkeypatch.setattr(zvc69_rt.client, "ServiceClient", lambda url: ServiceClient(url, api_key=KEY, http=http))
+    assert cli_main(["encode", str(tmp_path / "in.y4m"), "-o", str(tmp_path / "remote.zvc"), "--server", "http://x",
+                     *flags]) == 0
+    assert (tmp_path / "remote.zvc").read_bytes() == (tmp_path / "local.zvc").read_bytes()
+    assert cli_main(["encode", str(tmp_path / "in.y4m"), "-o", str(tmp_path / "r.zvc"), "--server", "http://x",
+                     "--frames", "2", *flags]) != 0
+    assert "give a .y4m file and no --frames" in capsys.readouterr().err and not (tmp_path / "r.zvc").exists()
+
+
 def test_v1_encode_passes_have_their_own_body_limit(clip3):
     settings = Settings(warmup=False, max_spool_bytes=len(clip3) - 1)
     params = {"gop": 1, "rate_control": "vbr", "bitrate": 400_000}

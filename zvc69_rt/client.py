@@ -223,6 +223,13 @@ def _batches(frames: Iterable[Frame], max_bytes: int) -> Iterator[list[Frame]]:
         yield batch
 
 
+def _oneshot_settings(config) -> dict:
+    """POST /v1/encode's query parameters for ``config``'s settings."""
+    names = ("quality", "gop", "bframes", "b_pyramid", "preset", "rate_control", "bitrate", "vbv_seconds",
+             "p_quality_offset", "b_quality_offset", "motion_aq", "reduced_res")
+    return {n: v for n in names if (v := getattr(config, n)) is not None}
+
+
 def encode_frames_via_server(client: ServiceClient, frames: Iterable[Frame], config, batch_bytes: int = 8 << 20
                              ) -> bytes:
     """Encode frames on the server with ``config``'s settings (quality, gop, bframes, preset,
@@ -240,8 +247,10 @@ def encode_frames_via_server(client: ServiceClient, frames: Iterable[Frame], con
         return stream.bitstream()
 
 
-def encode_file_via_server(url: str, src, config, output: str, limit: int = 0) -> int:
-    """`zvc69 encode --server URL`: frames from ``src`` encoded remotely, written to ``output`` ('-' ok)."""
+def encode_file_via_server(url: str, src, config, output: str, limit: int = 0, passes: int = 1,
+                           y4m_path: str | None = None) -> int:
+    """`zvc69 encode --server URL`: frames from ``src`` encoded remotely, written to ``output`` ('-' ok).
+    With passes > 1 the Y4M file ``y4m_path`` goes to POST /v1/encode (a stream is one pass)."""
     import itertools
     import sys
 
@@ -252,7 +261,10 @@ def encode_file_via_server(url: str, src, config, output: str, limit: int = 0) -
         frames = itertools.islice(frames, limit)
     t0 = time.perf_counter()
     with ServiceClient(url) as client:
-        data = encode_frames_via_server(client, frames, config)
+        if passes > 1:
+            data = client.encode_y4m(y4m_path, passes=passes, **_oneshot_settings(config))
+        else:
+            data = encode_frames_via_server(client, frames, config)
     with atomic_output(output) as sink:
         sink.write(data)
     print(f"encoded on {url}: {len(data)} bytes in {time.perf_counter() - t0:.1f} s", file=sys.stderr)

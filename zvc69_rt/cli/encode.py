@@ -34,8 +34,8 @@ def register(sub) -> None:
                    "(default with --bitrate); cbr: vbr plus a leaky-bucket buffer of --vbv seconds")
     p.add_argument("--passes", type=int, default=1, metavar="1-3",
                    help="vbr only: encode the input this many times, each pass sized by the one before "
-                   "(two-pass), keeping the stream closest to --bitrate; a file input, not stdin "
-                   "(default 1: one pass, as for streams)")
+                   "(two-pass), keeping the stream closest to --bitrate; a file input, not stdin; with --server "
+                   "a .y4m file (default 1: one pass, as for streams)")
     p.add_argument("--vbv", type=float, default=EncoderConfig.vbv_seconds,
                    help="cbr buffer size in seconds of --bitrate (default %(default)s)")
     p.add_argument("--gop", type=int, default=EncoderConfig.gop, help="keyframe interval (default %(default)s)")
@@ -149,7 +149,8 @@ def run(args) -> int:
     if args.server:
         from zvc69_rt.client import encode_file_via_server
 
-        return encode_file_via_server(args.server, src, config, args.output, limit=args.frames)
+        return encode_file_via_server(args.server, src, config, args.output, limit=args.frames,
+                                      passes=getattr(args, "passes", 1), y4m_path=args.input)
     passes_wanted = getattr(args, "passes", 1)
     if passes_wanted == 1:
         with atomic_output(args.output) as sink:
@@ -184,9 +185,9 @@ def _check_passes(args) -> None:
         return
     if args.input == "-":
         raise InputError("--passes reads the input once per pass: give a file, not '-' (stdin cannot be re-read)")
-    if args.server:
-        raise InputError("--passes is not available with --server (its streams are one pass; the service's "
-                         "POST /v1/encode?passes=N takes a Y4M file)")
+    if args.server and (not args.input.lower().endswith(".y4m") or args.frames):
+        raise InputError("--passes with --server sends the whole file to the service's POST /v1/encode: give a "
+                         ".y4m file and no --frames (its streams, which take any input, are one pass)")
     if args.preset:
         raise InputError("--passes is not available with --preset (realtime presets encode in one pass)")
 
