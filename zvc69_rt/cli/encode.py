@@ -119,8 +119,6 @@ def _config(args, src) -> EncoderConfig:
     )
 
 
-
-
 @dataclass
 class _Pass:
     """One encode of the input: where it went and what it measured."""
