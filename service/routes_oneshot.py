@@ -9,6 +9,7 @@ passes=N, `zvc69 encode --passes N`'s).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import itertools
 import shutil
@@ -58,8 +59,13 @@ def _encode_job(source, params: dict, passes: int, state: ServiceState) -> tuple
     anonymous temporary file (gone when closed, crash or not) and re-read once per pass."""
     if passes == 1:
         return _encode_pass(source, params, state, None), 0, 1
-    with tempfile.TemporaryFile(prefix="zvc69-encode-") as spool:
-        shutil.copyfileobj(source, spool, 1 << 20)
+    with contextlib.ExitStack() as stack:
+        try:  # the server's temporary space, not the request, is what fails here
+            spool = stack.enter_context(tempfile.TemporaryFile(prefix="zvc69-encode-"))
+            shutil.copyfileobj(source, spool, 1 << 20)
+        except OSError as exc:
+            raise LimitExceeded(507, "spool_space", f"this server could not keep the body for {passes} passes "
+                                f"({exc}); send it with passes=1, or later") from None
 
         def one_pass(plan, k: int) -> _EncodedPass:
             spool.seek(0)

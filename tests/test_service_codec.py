@@ -151,6 +151,19 @@ def test_v1_encode_passes_have_their_own_body_limit(clip3):
         assert c.post("/v1/encode", content=clip3, params=params).status_code == 200  # one pass streams it
 
 
+def test_v1_encode_passes_without_temporary_space_is_507(http, clip3, monkeypatch):
+    import zvc69_rt.service.routes_oneshot as oneshot
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(oneshot.tempfile, "TemporaryFile", full)
+    r = http.post("/v1/encode", content=clip3, params={"gop": 1, "rate_control": "vbr", "bitrate": 400_000,
+                                                         "passes": 2})
+    assert r.status_code == 507 and "No space left" in r.json()["detail"] and "passes=1" in r.json()["detail"]
+    assert http.post("/v1/encode", content=clip3).status_code == 200  # the slot was returned
+
+
 def test_v1_decode_equals_cli(http, cli_zvc, tmp_path):
     (tmp_path / "s.zvc").write_bytes(cli_zvc)
     assert cli_main(["decode", str(tmp_path / "s.zvc"), "-o", str(tmp_path / "d.y4m"), "--quiet"]) == 0
