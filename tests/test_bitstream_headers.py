@@ -142,6 +142,16 @@ def test_frame_flags_reduced_res_round_trips_on_i_frames_only():
         FrameHeader.for_data(0, 50, 4, 6, 7, b"xyz", flags=0x8000).pack()
 
 
+def test_frame_flags_residual_layer_is_bit_1_on_i_frames_only():
+    both = FrameFlags.REDUCED_RES | FrameFlags.RESIDUAL_LAYER
+    raw = FrameHeader.for_data(0, 50, 4, 6, 7, b"xyz", flags=both).pack()
+    assert struct.unpack_from("<H", raw, 0x06)[0] == 3
+    assert FrameHeader.unpack(raw).flags == both
+    p_frame = _patched(FrameHeader.for_data(1, 50, 4, 6, 7, b"xyz").pack(), 0x06, "<H", 2)
+    with pytest.raises(ZVC69FormatError, match=r"^frame 4: RESIDUAL_LAYER on a P-frame"):
+        FrameHeader.unpack(p_frame, frame_number=4)
+
+
 @pytest.mark.parametrize("off,fmt,value,field", [
     (0x00, "<6s", b"ZVC70\x00", "magic"),
     (0x06, "<B", 2, "version_major"),
@@ -209,7 +219,7 @@ def test_frame_header_round_trip(ftype, q, data, lh, lw, pts):
     (0x00, "<4s", b"ZVC2", "magic"),
     (0x04, "<B", 4, "frame_type"),
     (0x05, "<B", 101, "quality_level"),
-    (0x06, "<H", 2, "frame_flags"),
+    (0x06, "<H", 4, "frame_flags"),
     (0x08, "<I", 64 * 1024 * 1024 + 1, "frame_size"),
     (0x0C, "<I", 0, "latent_height"),
     (0x10, "<I", 8193, "latent_width"),

@@ -165,14 +165,15 @@ def _p_frame_decode(args, w: int, h: int, frame) -> dict:
 
 
 def _anchor(args, bundle, results) -> dict:
-    """CompressAI MeanScaleHyperprior of our N/M on padded sizes, in a subprocess."""
+    """CompressAI MeanScaleHyperprior on padded sizes, in a subprocess: N = our transforms'
+    width (its N sets both; the transforms are nearly all the work), M = our latent."""
     import subprocess
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[2] / "tools" / "anchors" / "compressai_speed.py"
     a = bundle.alignment
     sizes = {n: f"{-(-SIZES[n][0] // a) * a}x{-(-SIZES[n][1] // a) * a}" for n in results["sizes"]}
-    r = subprocess.run([args.anchor_python, str(script), "--N", str(bundle.hyperprior_channels), "--M",
+    r = subprocess.run([args.anchor_python, str(script), "--N", str(bundle.transform_channels), "--M",
                         str(bundle.latent_channels), "--sizes", ",".join(sizes.values())],
                        check=False, capture_output=True, text=True, timeout=1800)
     if r.returncode != 0:

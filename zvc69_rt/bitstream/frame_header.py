@@ -30,9 +30,11 @@ class FrameFlags(enum.IntFlag):
     """Bits of the u16 at 0x06 (the spec's reserved1; zero in every stream before session 10)."""
 
     REDUCED_RES = 0x0001  # an I-frame coded at half width and height (zvc69_rt/codec/reduced_res.py)
+    RESIDUAL_LAYER = 0x0002  # an I-frame followed by a residual layer (zvc69_rt/codec/residual_layer.py)
 
 
-KNOWN_FRAME_FLAGS = int(FrameFlags.REDUCED_RES)
+KNOWN_FRAME_FLAGS = int(FrameFlags.REDUCED_RES | FrameFlags.RESIDUAL_LAYER)
+I_ONLY_FRAME_FLAGS = {"REDUCED_RES": FrameFlags.REDUCED_RES, "RESIDUAL_LAYER": FrameFlags.RESIDUAL_LAYER}
 
 FRAME_TYPE_NAMES = {0: "I", 1: "P", 2: "B", 3: "BBi"}
 B_TYPES = (FrameType.B, FrameType.BBI)
@@ -87,8 +89,9 @@ class FrameHeader:
         if not 0 <= self.flags <= 0xFFFF or self.flags & ~KNOWN_FRAME_FLAGS:
             raise ZVC69FormatError(f"{w}: frame_flags 0x{self.flags:04x} sets bits this reader does not know "
                                    f"(known: 0x{KNOWN_FRAME_FLAGS:04x}); a newer encoder wrote it, or it is corrupt")
-        if self.flags & FrameFlags.REDUCED_RES and self.frame_type != FrameType.I:
-            raise ZVC69FormatError(f"{w}: REDUCED_RES on a {self.type_name}-frame (only I-frames may carry it)")
+        for name, bit in I_ONLY_FRAME_FLAGS.items():
+            if self.flags & bit and self.frame_type != FrameType.I:
+                raise ZVC69FormatError(f"{w}: {name} on a {self.type_name}-frame (only I-frames may carry it)")
         if not 0 <= self.frame_size <= MAX_FRAME_SIZE:
             raise ZVC69FormatError(f"{w}: frame_size {self.frame_size} is outside 0..{MAX_FRAME_SIZE} (64 MiB)")
         for name in ("latent_height", "latent_width"):

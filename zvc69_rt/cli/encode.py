@@ -65,6 +65,10 @@ def register(sub) -> None:
                    help="steps of annealed rounding on each I-frame's chosen latent after --refine-steps, kept "
                    "where cheaper (same format; full effort only; default %(default)s = off, 80 as measured; about doubles "
                    "the I-frame encode time; docs/INTRA.md)")
+    p.add_argument("--intra-residual", action=argparse.BooleanOptionalAction, default=EncoderConfig.intra_residual,
+                   help="let each I-frame carry a residual layer (the P model's residual coder on its reconstruction), "
+                   "kept where it costs less (full effort, constant quality; default off; held-out photos -6 %% "
+                   "BD-rate and +4 dB at the top level, docs/INTRA.md)")
     p.add_argument("--p-refine-steps", type=int, default=EncoderConfig.p_refine_steps, metavar="N",
                    help="gradient steps on each P-frame's chosen residual latent, kept where cheaper (same format; "
                    "full effort only, bundles with a residual_synthesis_gradient graph; default %(default)s, "
@@ -112,7 +116,7 @@ def _config(args, src) -> EncoderConfig:
         width=src.width, height=src.height, fps_num=src.fps_num, fps_den=src.fps_den, quality=quality,
         gop=args.gop, bframes=args.bframes, b_pyramid=args.b_pyramid, preset=args.preset,
         reduced_res=args.reduced_res, z_search=args.z_search, refine_steps=args.refine_steps,
-        anneal_steps=args.anneal_steps, p_refine_steps=args.p_refine_steps,
+        anneal_steps=args.anneal_steps, p_refine_steps=args.p_refine_steps, intra_residual=args.intra_residual,
         p_quality_offset=args.p_quality_offset, b_quality_offset=args.b_quality_offset, motion_aq=args.motion_aq,
         backend=args.backend,
         precision=args.precision, model=args.model, **_rate_settings(args),

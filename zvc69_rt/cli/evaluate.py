@@ -37,6 +37,9 @@ def register(sub) -> None:
     pi.add_argument("--images", nargs="+", default=None, help="subset of held-out image names")
     pi.add_argument("--anneal-steps", type=int, default=0, metavar="N",
                     help="ZVC69 with `zvc69 encode --anneal-steps N` (default 0, as the encoder's default)")
+    pi.add_argument("--intra-residual", action="store_true",
+                    help="ZVC69 with `zvc69 encode --intra-residual` (I-frame residual layers; default off, as the "
+                    "encoder's default)")
     pi.set_defaults(func=run_images)
 
     pv = kinds.add_parser(
@@ -126,7 +129,8 @@ def _zvc69(kind: str, args):
         return None, f"zvc69_rt.eval.zvc69_adapter cannot be imported ({exc})"
     try:
         if kind == "images":
-            return zvc69_adapter.image_codec(model=args.model, anneal_steps=args.anneal_steps), ""
+            return zvc69_adapter.image_codec(model=args.model, anneal_steps=args.anneal_steps,
+                                             intra_residual=args.intra_residual), ""
         return zvc69_adapter.video_codec(args.gop, args.bframes, model=args.model), ""
     except NotAvailableError as exc:
         return None, str(exc)
@@ -174,7 +178,8 @@ def _bd_rows(results: dict, anchor: str, metric: str, rate: str, variants: tuple
 
 #: EncoderConfig fields a --variants entry may set (the clip decides size and rate).
 VARIANT_KEYS = ("gop", "bframes", "b_pyramid", "p_quality_offset", "b_quality_offset", "motion_aq", "precision",
-                "preset", "padding", "reduced_res", "z_search", "refine_steps", "anneal_steps", "p_refine_steps")
+                "preset", "padding", "reduced_res", "z_search", "refine_steps", "anneal_steps", "p_refine_steps",
+                "intra_residual")
 
 
 def parse_variants(specs: list[str] | None) -> dict[str, dict]:
@@ -345,7 +350,7 @@ def run_images(args) -> int:
     plots.plot_rd(results, out / "images_msssim.png", "bpp", "ms_ssim", "Held-out photos: MS-SSIM (RGB)")
     elapsed = time.perf_counter() - t_start
     cmd = _command(args, "images", ["out", "max_size", "images", "levels", "codecs", "no_zvc69", "model",
-                                    "anneal_steps"])
+                                    "anneal_steps", "intra_residual"])
     md = (
         "# RD evaluation: held-out images\n\n"
         f"Command: `{cmd}` ({elapsed:.0f} s)\n\n"

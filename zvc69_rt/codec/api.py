@@ -80,6 +80,10 @@ class EncoderConfig:
     # motion field and residual size are chosen (codec/latent_refine.refine_residual; bundles
     # with a residual_synthesis_gradient graph: docs/INTER.md "Residual refinement")
     p_refine_steps: int = 0
+    # at full effort with constant quality, each I-frame may carry a residual layer: the P
+    # model's residual coder on the I-frame's reconstruction, kept where it costs less
+    # (codec/residual_layer.py; bundles with P-frame graphs; opt-in: docs/INTRA.md "Residual layer")
+    intra_residual: bool = False
 
     def validate(self) -> None:
         for name, v in (("width", self.width), ("height", self.height)):
@@ -93,7 +97,7 @@ class EncoderConfig:
             raise InputError(f"gop must be 1..255 (it is a u8 in the file header), got {self.gop}")
         if not 0 <= self.bframes < max(self.gop, 1):
             raise InputError(f"bframes must be 0..gop-1, got {self.bframes} with gop {self.gop}")
-        for name in ("b_pyramid", "reduced_res"):
+        for name in ("b_pyramid", "reduced_res", "intra_residual"):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.b_pyramid and self.bframes > MAX_PYRAMID_BFRAMES:

@@ -32,6 +32,7 @@ from zvc69_rt.bitstream.frame_header import (
     FrameType,
 )
 from zvc69_rt.bitstream.header import HeaderFlags
+from zvc69_rt.codec import residual_layer
 from zvc69_rt.codec.api import MAX_PYRAMID_BFRAMES
 from zvc69_rt.codec.bidir import BFrameCodec
 from zvc69_rt.codec.colorspace import coding_colorspace
@@ -73,11 +74,15 @@ class Decoder:
             raise ZVC69FormatError("file header: GMM_ENTROPY is set; this decoder codes with Gaussian "
                                    "conditionals only and cannot decode Gaussian-mixture streams")
         has_inter = "inter" in self.bundle.manifest and file_header.gop_size > 1
+        self._backend, self._precision = backend, precision
+        self._injected = runners is not None
         if runners is None:
             graphs = GRAPHS + (P_DECODER_GRAPHS if has_inter else ())
             runners, self.backend_name = load_runners(self.bundle, backend, precision, graphs)
         else:
             self.backend_name = "injected"
+        self._runners = runners
+        self._layer_codec: PFrameCodec | None = None  # residual layers of all-intra streams, built on first use
         checker = bool(int(file_header.flags) & HeaderFlags.CHECKERBOARD)
         self.intra = IntraCodec(self.bundle, runners, checkerboard=checker)  # refused without context tables
         self.inter = PFrameCodec(self.bundle, runners) if has_inter else None
@@ -124,8 +129,10 @@ class Decoder:
         if flags & ~KNOWN_FRAME_FLAGS:
             raise ZVC69FormatError(f"frame {n}: frame_flags 0x{flags:04x} sets bits this decoder does not know")
         reduced = bool(flags & FrameFlags.REDUCED_RES)
-        if reduced and ftype != FrameType.I:
-            raise ZVC69FormatError(f"frame {n}: REDUCED_RES on a {name}-frame (only I-frames may carry it)")
+        layered = bool(flags & FrameFlags.RESIDUAL_LAYER)
+        for flag_name, on in (("REDUCED_RES", reduced), ("RESIDUAL_LAYER", layered)):
+            if on and ftype != FrameType.I:
+                raise ZVC69FormatError(f"frame {n}: {flag_name} on a {name}-frame (only I-frames may carry it)")
         lh, lw = frame_header.latent_height, frame_header.latent_width
         expected = self.reduced_latent_size if reduced else self.latent_size
         if (lh, lw) != expected:
@@ -141,9 +148,15 @@ class Decoder:
             elif ftype == FrameType.P:
                 rgb = self.inter.decompress(data, self._reference, (lh, lw), frame_header.quality_level)
             else:
+                layer = None
+                if layered:
+                    codec = self._residual_layer_codec()
+                    data, layer_quality, layer = residual_layer.split(data, "I-frame")
                 rgb = self.intra.decompress(data, (lh, lw), frame_header.quality_level)
                 if reduced:  # the normative upsampler: the encoder's reference is the same picture
                     rgb = upsample_to(rgb, self.padded_size)
+                if layer is not None:
+                    rgb = residual_layer.decode(codec, layer, rgb, layer_quality, "I-frame")
         except ZVC69FormatError as exc:
             if ftype != FrameType.B:  # a broken reference must not feed later frames
                 self._reference = None
@@ -157,6 +170,22 @@ class Decoder:
                 self._refs = ([(self._reference_pts, self._reference)] if ftype == FrameType.P else []) + [(pts, rgb)]
                 self._reference, self._reference_pts = rgb, pts
         return rgb
+
+    def _residual_layer_codec(self) -> PFrameCodec:
+        """The P-frame residual coder that decodes I-frame residual layers: the stream's own
+        where it has P-frames, else loaded (or taken from the injected runners) on first use."""
+        if self.inter is not None:
+            return self.inter
+        if self._layer_codec is None:
+            if "inter" not in self.bundle.manifest:
+                raise ZVC69FormatError("I-frame with a residual layer (RESIDUAL_LAYER), but the model bundle has "
+                                       "no P-frame residual graphs to decode it")
+            runners = self._runners
+            if not self._injected:
+                runners = runners | load_runners(self.bundle, self._backend, self._precision,
+                                                 residual_layer.DECODER_GRAPHS)[0]
+            self._layer_codec = PFrameCodec(self.bundle, runners)
+        return self._layer_codec
 
     def _bidir_references(self, pts: int) -> tuple[np.ndarray, np.ndarray] | None:
         """The nearest references before and after pts, or None where one side has none."""

@@ -38,7 +38,7 @@ import numpy as np
 
 from zvc69_rt.bitstream.frame_header import SIZE as FRAME_RECORD_HEADER_BYTES
 from zvc69_rt.bitstream.frame_header import FrameFlags, FrameType
-from zvc69_rt.codec import latent_refine, propagation
+from zvc69_rt.codec import latent_refine, propagation, residual_layer
 from zvc69_rt.codec.api import EncoderConfig, Packet
 from zvc69_rt.codec.bidir import BFrameCodec
 from zvc69_rt.codec.colorspace import coding_colorspace
@@ -88,6 +88,8 @@ def encoder_graphs(config: EncoderConfig, bundle: ModelBundle) -> tuple[str, ...
     inter = config.gop > 1 and "inter" in bundle.manifest
     full, present = _effort(preset) > 1, bundle.manifest.get("graphs", {})
     graphs = GRAPHS + (P_ENCODER_GRAPHS if inter else ())
+    if config.intra_residual and full and "inter" in bundle.manifest:
+        graphs += tuple(g for g in residual_layer.GRAPHS if g not in graphs)
     for steps, graph in ((config.refine_steps or config.anneal_steps, latent_refine.GRAPH),
                          (config.p_refine_steps if inter else 0, latent_refine.RESIDUAL_GRAPH)):
         graphs += (graph,) if steps and full and graph in present else ()
@@ -145,11 +147,23 @@ class Encoder:
         # clip); P/B residuals at half size in every mode (the P model's fit absorbs them)
         self.reduced_res = (config.reduced_res and effort > 1 and not self.rate_control.needs_bits
                             and self.intra.lagrangian(0) is not None)
-        self.inter = PFrameCodec(self.bundle, runners, rd_candidates=effort, aq_strength=config.motion_aq,
-                                 block_search=search, visible_size=(config.height, config.width),
-                                 half_residual=config.reduced_res and effort > 1,
-                                 z_search=config.z_search and effort > 1,
-                                 refine_steps=config.p_refine_steps if effort > 1 else 0) if self.gop > 1 else None
+        def p_codec() -> PFrameCodec:
+            return PFrameCodec(self.bundle, runners, rd_candidates=effort, aq_strength=config.motion_aq,
+                               block_search=search, visible_size=(config.height, config.width),
+                               half_residual=config.reduced_res and effort > 1,
+                               z_search=config.z_search and effort > 1,
+                               refine_steps=config.p_refine_steps if effort > 1 else 0)
+
+        self.inter = p_codec() if self.gop > 1 else None
+        # I-frame residual layers (codec/residual_layer.py): a CQP tool at full effort, like
+        # reduced_res (the vbr/cbr controllers model an I-frame's bits from its quality)
+        self.layer_codec = None
+        if config.intra_residual and effort > 1 and not self.rate_control.needs_bits:
+            if self.has_inter:
+                self.layer_codec = self.inter or p_codec()
+            else:
+                warnings.warn(f"model bundle {self.bundle.folder} has no P-frame graphs: intra_residual does "
+                              "nothing", stacklevel=2)
         if self.inter is not None and config.p_refine_steps and effort > 1 and self.inter.gradient is None:
             warnings.warn(
                 f"model bundle {self.bundle.folder} has no {latent_refine.RESIDUAL_GRAPH} graph: p_refine_steps "
@@ -266,7 +280,7 @@ class Encoder:
         work.frame_type = FrameType.I if keyframe else FrameType.P
         rc = self.rate_control
         q = work.quality = rc.quality_for(index, work.frame_type)
-        if keyframe and self.reduced_res:  # the choice needs the bits: entropy coded here
+        if keyframe and (self.reduced_res or self.layer_codec):  # the choice needs the bits: entropy coded here
             choice = self.code_intra(work.x, q)
             work.data, work.flags, work.quality = choice.data, choice.flags, choice.quality
             self._reference = choice.recon
@@ -360,6 +374,22 @@ class Encoder:
             if searched is not best_lat:
                 choice = self._intra_choice(x, searched, q, best.quality, reduced=bool(best.flags))
                 best = choice if choice.cost < best.cost else best
+        if self.layer_codec is not None and search:
+            best = self._with_residual_layer(x, best, q)
+        return best
+
+    def _with_residual_layer(self, x: np.ndarray, best: IntraChoice, q: int) -> IntraChoice:
+        """best with a residual layer at q (+ residual_layer.QUALITY_STEPS) where that costs less
+        at q's lambda (codec/residual_layer.py)."""
+        for step in residual_layer.QUALITY_STEPS:
+            layer_q = min(100, max(0, q + step))
+            coded = residual_layer.encode(self.layer_codec, x, best.recon, layer_q)
+            if coded is None:
+                continue
+            data = residual_layer.join(best.data, layer_q, coded[0])
+            cost = self._intra_cost(x, data, coded[1], q)
+            if cost < best.cost:
+                best = IntraChoice(data, coded[1], best.flags | int(FrameFlags.RESIDUAL_LAYER), best.quality, cost)
         return best
 
     def _intra_candidate(self, x: np.ndarray, picture: np.ndarray, visible: tuple[int, int], q: int, coded_q: int,

@@ -443,6 +443,18 @@ class PFrameCodec:
         coded at half size: (bytes, reconstruction)."""
         return self._cheapest_residual(a)[:2]
 
+    def code_residual_improved(self, a: PFrameAnalysis) -> tuple[bytes, np.ndarray]:
+        """code_residual's choice, then coded again improved (hyper-latent search, latent
+        refinement, where configured) where that costs less at a.quality."""
+        data, recon, recodes = self._cheapest_residual(a)
+        best = (self.rd_cost(a.cur, data, recon, a.quality), data, recon)
+        for recode in recodes:
+            d, r = recode()
+            cost = self.rd_cost(a.cur, d, r, a.quality)
+            if cost < best[0]:
+                best = (cost, d, r)
+        return best[1], best[2]
+
     def _cheapest_residual(self, a: PFrameAnalysis) -> tuple[bytes, np.ndarray, list[Callable]]:
         """code_residual's choice, and calls that code it again improved (_improved; none where
         there is no plain-quantised latent to improve: skipped, motion AQ): with z_search its

@@ -24,7 +24,7 @@ COLOR_SPACE_RGB = 2
 
 
 def image_codec(model: str | None = None, precision: str = "fp32", **settings):
-    """settings: further EncoderConfig fields (anneal_steps)."""
+    """settings: further EncoderConfig fields (anneal_steps, intra_residual)."""
     bundle = ModelBundle.load(model)
     cache: dict[tuple[int, int], Encoder] = {}
     EncoderConfig(width=64, height=64, gop=1, precision=precision, **settings).validate()
@@ -63,8 +63,9 @@ def _shared_runners(enc: Encoder) -> dict:
     runners = {"analysis": i.analysis, "hyper_synthesis": i.hyper_synthesis, "synthesis": i.synthesis}
     if i.gradient is not None:
         runners["synthesis_gradient"] = i.gradient
-    if enc.inter is not None:
-        runners.update(enc.inter.runners)
+    for codec in (enc.inter, enc.layer_codec):
+        if codec is not None:
+            runners.update(codec.runners)
     return runners
 
 

@@ -85,6 +85,12 @@ class ModelBundle:
         return int(self.manifest["hyperprior_channels"])
 
     @property
+    def transform_channels(self) -> int:
+        """Width of the analysis/synthesis transforms (wider than the hyperprior's since the
+        session-3 widening option; bundles before it have none: the hyperprior's)."""
+        return int(self.manifest.get("transform_channels", self.hyperprior_channels))
+
+    @property
     def levels(self) -> int:
         return int(self.manifest["levels"])
 
