@@ -87,9 +87,10 @@ def test_all_intra_layered_stream_decodes_without_p_frames_and_beats_the_plain_i
     layered, _, [packet] = _encode(frames[:1], quality=100, gop=1, intra_residual=True)
     plain, _, [plain_packet] = _encode(frames[:1], quality=100, gop=1)
     assert packet.flags & FrameFlags.RESIDUAL_LAYER and not plain_packet.flags & FrameFlags.RESIDUAL_LAYER
-    # the layer's I-frame part is the plain I-frame: the layer only adds
+    # the layer's I-frame part is the plain I-frame, or the half-size one the layer pays more over
     intra, quality, _ = residual_layer.split(packet.data, "I-frame")
-    assert bytes(intra) == plain_packet.data and quality == 100
+    assert quality == 100
+    assert bytes(intra) == plain_packet.data or packet.flags & FrameFlags.REDUCED_RES
 
     def psnr(stream: bytes) -> float:
         reader = StreamReader(io.BytesIO(stream))
@@ -104,6 +105,30 @@ def test_all_intra_layered_stream_decodes_without_p_frames_and_beats_the_plain_i
     with_layer = Encoder(EncoderConfig(width=f0.width, height=f0.height, gop=1, intra_residual=True)).code_intra(x, 100)
     assert with_layer.cost < enc.code_intra(x, 100).cost  # chosen because it costs less at the frame's lambda
     assert psnr(layered) > psnr(plain) + 1.0
+
+
+def test_a_half_size_base_under_a_layer_decodes_as_the_encoder_predicted(frames):
+    """REDUCED_RES and RESIDUAL_LAYER together: upsample the half picture, then the layer."""
+    import dataclasses
+
+    from zvc69_rt.bitstream import StreamWriter
+    from zvc69_rt.codec.reduced_res import downsample_2x
+    from zvc69_rt.io.padding import pad_to_multiple
+
+    f0 = frames[0]
+    enc = Encoder(EncoderConfig(width=f0.width, height=f0.height, gop=1, intra_residual=True, refine_steps=0))
+    x = enc.preprocess(f0).x
+    small, _ = pad_to_multiple(downsample_2x(x[:, :f0.height, :f0.width]), enc.bundle.alignment, "smooth")
+    half, _ = enc._intra_candidate(x, small, small.shape[1:], 57, 71, True, False)
+    forced = enc._with_residual_layer(x, dataclasses.replace(half, cost=float("inf")), [half], 57)
+    assert forced.flags == FrameFlags.REDUCED_RES | FrameFlags.RESIDUAL_LAYER and forced.quality == 71
+    buf = io.BytesIO()
+    writer = StreamWriter(buf, enc.file_header())
+    writer.write_frame(0, forced.quality, *enc.reduced_latent_size, 0, forced.data, forced.flags)
+    writer.close()
+    reader = StreamReader(io.BytesIO(buf.getvalue()))
+    ((fh, payload),) = list(reader.iter_frames())
+    np.testing.assert_array_equal(Decoder(reader.header).decode_rgb(fh, payload), forced.recon)
 
 
 def test_low_quality_keeps_plain_i_frames_where_the_layer_costs_more(frames):

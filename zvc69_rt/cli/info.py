@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 def inspect(source, name: str) -> dict:
     """Walk and verify the whole stream; return everything `info` prints (no frame data kept)."""
-    from zvc69_rt.bitstream import StreamReader
+    from zvc69_rt.bitstream import FrameFlags, StreamReader
 
     with StreamReader(source) as reader:
         hdr = reader.header
@@ -38,6 +38,7 @@ def inspect(source, name: str) -> dict:
                 "quality_level": h.quality_level, "frame_size": h.frame_size,
                 "latent_height": h.latent_height, "latent_width": h.latent_width, "pts": h.pts,
                 "crc16": f"{h.checksum:04x}", "reduced_res": h.reduced_res,
+                "residual_layer": bool(h.flags & FrameFlags.RESIDUAL_LAYER),
             })
             data_bytes += h.frame_size
         n = reader.frame_count or 0
@@ -112,7 +113,8 @@ def format_report(r: dict) -> str:
     for f in r["frames"]:
         lines.append(f"  {f['number']:>6} {f['type']:<4} {f['frame_size']:>9} {f['pts']:>8} {f['offset']:>10} "
                      f"{f['quality_level']:>7} {str(f['latent_height']) + 'x' + str(f['latent_width']):>9}  "
-                     f"{f['crc16']} ok" + ("  half-size" if f["reduced_res"] else ""))
+                     f"{f['crc16']} ok" + ("  half-size" if f["reduced_res"] else "")
+                     + ("  +residual layer" if f["residual_layer"] else ""))
     idx = r["index"]
     if idx is None:
         lines.append("index: none")

@@ -355,12 +355,14 @@ class Encoder:
         picture = self._intra_picture(x)
         best, best_lat = self._intra_candidate(x, picture, (h, w), q, q, False, refine)
         source = picture, (h, w)
+        full, reduced = best, None  # the best of each size, for the residual layer
         if self.reduced_res and not (beat is not None and best.cost > 2.5 * beat):
             small = downsample_2x(x[:, :h, :w])
             small_visible = small.shape[1:]
             small, _ = pad_to_multiple(small, self.bundle.alignment, self.config.padding)
             for q2 in sorted({min(100, q + step) for step in REDUCED_RES_QUALITY_STEPS}):
                 choice, lat = self._intra_candidate(x, small, small_visible, q, q2, True, refine)
+                reduced = choice if reduced is None or choice.cost < reduced.cost else reduced
                 if choice.cost < best.cost:
                     best, best_lat, source = choice, lat, (small, small_visible)
         if self.anneal_steps and search:
@@ -375,21 +377,27 @@ class Encoder:
                 choice = self._intra_choice(x, searched, q, best.quality, reduced=bool(best.flags))
                 best = choice if choice.cost < best.cost else best
         if self.layer_codec is not None and search:
-            best = self._with_residual_layer(x, best, q)
+            # the layer pays most over a half-size picture (it adds the detail the half size
+            # lacks), so the best base of the other size is tried under a layer too
+            other = full if best.flags & FrameFlags.REDUCED_RES else reduced
+            best = self._with_residual_layer(x, best, [b for b in (best, other) if b is not None], q)
         return best
 
-    def _with_residual_layer(self, x: np.ndarray, best: IntraChoice, q: int) -> IntraChoice:
-        """best with a residual layer at q (+ residual_layer.QUALITY_STEPS) where that costs less
-        at q's lambda (codec/residual_layer.py)."""
-        for step in residual_layer.QUALITY_STEPS:
-            layer_q = min(100, max(0, q + step))
-            coded = residual_layer.encode(self.layer_codec, x, best.recon, layer_q)
-            if coded is None:
-                continue
-            data = residual_layer.join(best.data, layer_q, coded[0])
-            cost = self._intra_cost(x, data, coded[1], q)
-            if cost < best.cost:
-                best = IntraChoice(data, coded[1], best.flags | int(FrameFlags.RESIDUAL_LAYER), best.quality, cost)
+    def _with_residual_layer(self, x: np.ndarray, best: IntraChoice, bases: list[IntraChoice],
+                             q: int) -> IntraChoice:
+        """The cheapest at q's lambda of best and each base with a residual layer at q
+        (+ residual_layer.QUALITY_STEPS) over it (codec/residual_layer.py)."""
+        for base in bases:
+            for step in residual_layer.QUALITY_STEPS:
+                layer_q = min(100, max(0, q + step))
+                coded = residual_layer.encode(self.layer_codec, x, base.recon, layer_q)
+                if coded is None:
+                    continue
+                data = residual_layer.join(base.data, layer_q, coded[0])
+                cost = self._intra_cost(x, data, coded[1], q)
+                if cost < best.cost:
+                    best = IntraChoice(data, coded[1], base.flags | int(FrameFlags.RESIDUAL_LAYER), base.quality,
+                                       cost)
         return best
 
     def _intra_candidate(self, x: np.ndarray, picture: np.ndarray, visible: tuple[int, int], q: int, coded_q: int,
