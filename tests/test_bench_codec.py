@@ -47,3 +47,16 @@ def test_compressai_anchor_runs_at_the_transforms_width(tmp_path):
     # bundles from before the widening option have no transform_channels: the hyperprior's N
     del manifest["transform_channels"]
     assert bundle.transform_channels == 64
+
+
+def test_i_frame_bench_times_the_plain_full_size_path(monkeypatch, capsys):
+    """The anchor comparison times what CompressAI's compress/decompress do: a full-size
+    I-frame without the RD tools (a residual layer would route the encoder around infer's latents)."""
+    import json
+
+    monkeypatch.setitem(bench_codec.SIZES, "tiny", (192, 128))
+    args = types.SimpleNamespace(sizes="tiny", repeat=1, precision="fp32", backend="onnxruntime", model=None,
+                                 anchor_python=None, inter=False, json=True)
+    assert bench_codec.run(args) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["sizes"]["tiny"]
+    assert r["bytes"] > 100 and r["decode_s"] > 0 and r["synthesis_s"] > 0

@@ -7,7 +7,8 @@ import io
 import numpy as np
 import pytest
 
-from zvc69_rt.bitstream import FrameHeader, HeaderFlags, StreamReader
+from zvc69_rt.bitstream import FrameFlags, FrameHeader, HeaderFlags, StreamReader
+from zvc69_rt.codec import residual_layer
 from zvc69_rt.codec.api import EncoderConfig
 from zvc69_rt.codec.decoder import Decoder
 from zvc69_rt.codec.encoder import Encoder, encode_to_stream
@@ -97,8 +98,16 @@ def test_fp32_stream_decodes_exactly_with_other_precisions(bundle, precision, ma
     fh, payload = next(iter(r.iter_frames()))
     ref = Decoder(r.header, bundle=bundle, precision="fp32")
     other = Decoder(r.header, bundle=bundle, precision=precision)
-    z32, s32, _ = ref.intra.parse(payload, (fh.latent_height, fh.latent_width))
-    zo, so, _ = other.intra.parse(payload, (fh.latent_height, fh.latent_width))
+    intra = payload
+    if fh.flags & FrameFlags.RESIDUAL_LAYER:  # the default encoder's layer (at quality 70 here)
+        intra, _, layer = residual_layer.split(payload, "I-frame")
+        motion = residual_layer.zero_motion(ref.padded_size)
+        r32, ro = (d._residual_layer_codec().parse_residual(layer, 0, ref.latent_size, "layer", motion)
+                   for d in (ref, other))
+        np.testing.assert_array_equal(r32.z_hat, ro.z_hat)
+        np.testing.assert_array_equal(r32.symbols, ro.symbols)
+    z32, s32, _ = ref.intra.parse(intra, (fh.latent_height, fh.latent_width))
+    zo, so, _ = other.intra.parse(intra, (fh.latent_height, fh.latent_width))
     np.testing.assert_array_equal(z32, zo)
     np.testing.assert_array_equal(s32, so)
     p32 = psnr_yuv(frames[0], _decode(data, bundle, "fp32")[1][0])

@@ -32,9 +32,10 @@ def _stream(frames, **kw) -> bytes:
 
 @pytest.mark.parametrize("padding", ["edge", "smooth"])
 def test_i_frame_is_coded_from_the_padded_picture_the_mode_names(frames, padding):
-    # z_search and refinement off: tested in test_codec_hyper_search.py and test_latent_refine.py
+    # z_search, refinement and layers off: tested in test_codec_hyper_search.py, test_latent_refine.py and
+    # test_codec_residual_layer.py
     enc = Encoder(EncoderConfig(width=128, height=72, quality=40, gop=1, padding=padding, z_search=False,
-                                refine_steps=0))
+                                refine_steps=0, intra_residual=False))
     (packet,) = enc.encode(frames[0])
     rgb = yuv420_to_rgb(frames[0], matrix=enc.matrix, range=enc.range)
     x, _ = pad_to_multiple(rgb, 64, padding)

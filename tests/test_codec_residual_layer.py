@@ -85,7 +85,7 @@ def test_high_quality_i_frame_carries_a_layer_and_decodes_as_the_encoder_predict
 def test_all_intra_layered_stream_decodes_without_p_frames_and_beats_the_plain_i_frame(frames):
     f0 = frames[0]
     layered, _, [packet] = _encode(frames[:1], quality=100, gop=1, intra_residual=True)
-    plain, _, [plain_packet] = _encode(frames[:1], quality=100, gop=1)
+    plain, _, [plain_packet] = _encode(frames[:1], quality=100, gop=1, intra_residual=False)
     assert packet.flags & FrameFlags.RESIDUAL_LAYER and not plain_packet.flags & FrameFlags.RESIDUAL_LAYER
     # the layer's I-frame part is the plain I-frame, or the half-size one the layer pays more over
     intra, quality, _ = residual_layer.split(packet.data, "I-frame")
@@ -100,7 +100,7 @@ def test_all_intra_layered_stream_decodes_without_p_frames_and_beats_the_plain_i
         out = dec.receive_frame()
         return 10 * np.log10(255**2 / np.mean((out.y.astype(float) - f0.y) ** 2))
 
-    enc = Encoder(EncoderConfig(width=f0.width, height=f0.height, quality=100, gop=1))
+    enc = Encoder(EncoderConfig(width=f0.width, height=f0.height, quality=100, gop=1, intra_residual=False))
     x = enc.preprocess(f0).x
     with_layer = Encoder(EncoderConfig(width=f0.width, height=f0.height, gop=1, intra_residual=True)).code_intra(x, 100)
     assert with_layer.cost < enc.code_intra(x, 100).cost  # chosen because it costs less at the frame's lambda
@@ -145,7 +145,8 @@ def test_rate_control_and_realtime_presets_do_not_layer(frames):
     rt = Encoder(EncoderConfig(width=f0.width, height=f0.height, gop=1, intra_residual=True,
                                preset="realtime_1080p"))
     assert vbr.layer_codec is None and rt.layer_codec is None
-    assert Encoder(EncoderConfig(width=f0.width, height=f0.height, gop=1)).layer_codec is None  # opt-in
+    assert Encoder(EncoderConfig(width=f0.width, height=f0.height, gop=1)).layer_codec is not None  # the default
+    assert Encoder(EncoderConfig(width=f0.width, height=f0.height, gop=1, intra_residual=False)).layer_codec is None
 
 
 def test_decoder_refuses_a_truncated_layer_and_a_layer_on_a_p_frame(frames):
@@ -168,7 +169,8 @@ def test_decoder_refuses_a_truncated_layer_and_a_layer_on_a_p_frame(frames):
 
 def test_cli_and_evaluation_flags():
     assert build_parser().parse_args(["encode", "in.y4m", "-o", "o.zvc", "--intra-residual"]).intra_residual
-    assert not build_parser().parse_args(["encode", "in.y4m", "-o", "o.zvc"]).intra_residual  # opt-in
+    assert build_parser().parse_args(["encode", "in.y4m", "-o", "o.zvc"]).intra_residual  # the default
+    assert not build_parser().parse_args(["encode", "in.y4m", "-o", "o.zvc", "--no-intra-residual"]).intra_residual
     assert build_parser().parse_args(["eval", "images", "--out", "x", "--intra-residual"]).intra_residual
     from zvc69_rt.cli.evaluate import parse_variants
 

@@ -82,11 +82,11 @@ def run(args) -> int:
     for name in args.sizes.split(","):
         w, h = SIZES[name]
         # the full-size path (what CompressAI's compress/decompress do); the reduced-resolution
-        # and hyper-latent searches and latent refinement are RD tools on top, timed by
-        # `zvc69 eval` runs and docs/INTRA.md, not here
+        # and hyper-latent searches, latent refinement and residual layers are RD tools on top,
+        # timed by `zvc69 eval` runs and docs/INTRA.md, not here
         cfg = EncoderConfig(width=w, height=h, gop=1, backend=args.backend, precision=args.precision,
                             model=args.model, reduced_res=False, z_search=False, refine_steps=0,
-                            anneal_steps=0)
+                            anneal_steps=0, intra_residual=False)
         enc = Encoder(cfg)
         dec = Decoder(enc.file_header(), bundle=enc.bundle, backend=args.backend, precision=args.precision)
         frame = _test_frame(w, h)

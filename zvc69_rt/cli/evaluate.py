@@ -12,6 +12,7 @@ per frame, plus settings), ``<kind>.md`` (the BD-rate tables), and PNG plots.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import platform
@@ -37,9 +38,9 @@ def register(sub) -> None:
     pi.add_argument("--images", nargs="+", default=None, help="subset of held-out image names")
     pi.add_argument("--anneal-steps", type=int, default=0, metavar="N",
                     help="ZVC69 with `zvc69 encode --anneal-steps N` (default 0, as the encoder's default)")
-    pi.add_argument("--intra-residual", action="store_true",
-                    help="ZVC69 with `zvc69 encode --intra-residual` (I-frame residual layers; default off, as the "
-                    "encoder's default)")
+    pi.add_argument("--intra-residual", action=argparse.BooleanOptionalAction, default=True,
+                    help="ZVC69 with I-frame residual layers (default on, as the encoder's; --no-intra-residual: "
+                    "without, as `zvc69 encode --no-intra-residual`)")
     pi.set_defaults(func=run_images)
 
     pv = kinds.add_parser(
@@ -349,8 +350,9 @@ def run_images(args) -> int:
     plots.plot_rd(results, out / "images_psnr.png", "bpp", "psnr_rgb", "Held-out photos: PSNR-RGB")
     plots.plot_rd(results, out / "images_msssim.png", "bpp", "ms_ssim", "Held-out photos: MS-SSIM (RGB)")
     elapsed = time.perf_counter() - t_start
+    args.no_intra_residual = not args.intra_residual  # the command spells out what differs from the default
     cmd = _command(args, "images", ["out", "max_size", "images", "levels", "codecs", "no_zvc69", "model",
-                                    "anneal_steps", "intra_residual"])
+                                    "anneal_steps", "no_intra_residual"])
     md = (
         "# RD evaluation: held-out images\n\n"
         f"Command: `{cmd}` ({elapsed:.0f} s)\n\n"

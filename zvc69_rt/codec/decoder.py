@@ -75,7 +75,6 @@ class Decoder:
                                    "conditionals only and cannot decode Gaussian-mixture streams")
         has_inter = "inter" in self.bundle.manifest and file_header.gop_size > 1
         self._backend, self._precision = backend, precision
-        self._injected = runners is not None
         if runners is None:
             graphs = GRAPHS + (P_DECODER_GRAPHS if has_inter else ())
             runners, self.backend_name = load_runners(self.bundle, backend, precision, graphs)
@@ -181,9 +180,9 @@ class Decoder:
                 raise ZVC69FormatError("I-frame with a residual layer (RESIDUAL_LAYER), but the model bundle has "
                                        "no P-frame residual graphs to decode it")
             runners = self._runners
-            if not self._injected:
-                runners = runners | load_runners(self.bundle, self._backend, self._precision,
-                                                 residual_layer.DECODER_GRAPHS)[0]
+            missing = tuple(g for g in residual_layer.DECODER_GRAPHS if g not in runners)
+            if missing:  # also where injected runners lack them
+                runners = runners | load_runners(self.bundle, self._backend, self._precision, missing)[0]
             self._layer_codec = PFrameCodec(self.bundle, runners)
         return self._layer_codec
 

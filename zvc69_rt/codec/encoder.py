@@ -147,6 +147,7 @@ class Encoder:
         # clip); P/B residuals at half size in every mode (the P model's fit absorbs them)
         self.reduced_res = (config.reduced_res and effort > 1 and not self.rate_control.needs_bits
                             and self.intra.lagrangian(0) is not None)
+
         def p_codec() -> PFrameCodec:
             return PFrameCodec(self.bundle, runners, rd_candidates=effort, aq_strength=config.motion_aq,
                                block_search=search, visible_size=(config.height, config.width),
@@ -157,13 +158,10 @@ class Encoder:
         self.inter = p_codec() if self.gop > 1 else None
         # I-frame residual layers (codec/residual_layer.py): a CQP tool at full effort, like
         # reduced_res (the vbr/cbr controllers model an I-frame's bits from its quality)
-        self.layer_codec = None
-        if config.intra_residual and effort > 1 and not self.rate_control.needs_bits:
-            if self.has_inter:
-                self.layer_codec = self.inter or p_codec()
-            else:
-                warnings.warn(f"model bundle {self.bundle.folder} has no P-frame graphs: intra_residual does "
-                              "nothing", stacklevel=2)
+        self.layer_codec = None  # bundles without P graphs, or injected runners without them: none
+        if (config.intra_residual and effort > 1 and not self.rate_control.needs_bits and self.has_inter
+                and all(g in runners for g in residual_layer.GRAPHS)):
+            self.layer_codec = self.inter or p_codec()
         if self.inter is not None and config.p_refine_steps and effort > 1 and self.inter.gradient is None:
             warnings.warn(
                 f"model bundle {self.bundle.folder} has no {latent_refine.RESIDUAL_GRAPH} graph: p_refine_steps "
