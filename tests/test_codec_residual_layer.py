@@ -175,3 +175,28 @@ def test_cli_and_evaluation_flags():
     from zvc69_rt.cli.evaluate import parse_variants
 
     assert parse_variants(["ir:intra_residual=true"]) == {"ZVC69-ir": {"intra_residual": True}}
+
+
+def test_corrupted_layered_i_frames_never_crash(frames):
+    """Bit flips and cuts anywhere in a layered I-frame (its length field, the I part, the
+    layer's quality, flag and payloads) decode to a picture or raise ZVC69FormatError."""
+    stream, _, _ = _encode(frames[:1], quality=100, gop=1)
+    reader = StreamReader(io.BytesIO(stream))
+    ((fh, data),) = list(reader.iter_frames())
+    assert fh.flags & FrameFlags.RESIDUAL_LAYER
+    data = bytes(data)
+    rng = np.random.default_rng(3)
+    outcomes = set()
+    for trial in range(40):
+        b = bytearray(data[: int(rng.integers(1, len(data)))] if trial % 4 == 3 else data)
+        for pos in rng.integers(0, len(b), size=2):
+            b[pos] ^= 1 << int(rng.integers(0, 8))
+        hdr = FrameHeader.for_data(0, fh.quality_level, fh.latent_height, fh.latent_width, 0, bytes(b),
+                                   flags=fh.flags)
+        try:
+            out = Decoder(reader.header).decode_rgb(hdr, bytes(b))
+            assert out.shape == (3, 128, 192) and np.isfinite(out).all()
+            outcomes.add("decoded")
+        except ZVC69FormatError:
+            outcomes.add("refused")
+    assert "refused" in outcomes  # the cuts at least
