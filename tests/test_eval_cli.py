@@ -129,7 +129,9 @@ def test_eval_video_variants_are_compared_with_the_default(tmp_path, capsys, fak
     assert calls == [{"gop": 3, "bframes": 0}, {"gop": 3, "bframes": 0, "p_quality_offset": 0, "b_pyramid": False}]
     data = json.loads((tmp_path / "video.json").read_text())
     row = next(r for r in data["bd_mean"] if r["test"] == "ZVC69-p0")
-    assert row["anchor"] == "ZVC69" and abs(row["bd_rate"]) < 1e-6
+    # the same codec twice: ~0, not exactly 0 (x264 with threads=2 once gave a few bytes more
+    # under load on a CI run, 0.027 %); a row against the wrong curve is off by far more
+    assert row["anchor"] == "ZVC69" and abs(row["bd_rate"]) < 0.5
     assert "--variants p0:p_quality_offset=0,b_pyramid=false" in data["command"]
 
 
