@@ -256,15 +256,12 @@ def encode_file_via_server(url: str, src, config, output: str, limit: int = 0, p
 
     from zvc69_rt.bitstream import atomic_output
 
-    frames: Iterable[Frame] = iter(src)
-    if limit:
-        frames = itertools.islice(frames, limit)
     t0 = time.perf_counter()
     with ServiceClient(url) as client:
         if passes > 1:
             data = client.encode_y4m(y4m_path, passes=passes, **_oneshot_settings(config))
         else:
-            data = encode_frames_via_server(client, frames, config)
+            data = encode_frames_via_server(client, itertools.islice(src, limit or None), config)
     with atomic_output(output) as sink:
         sink.write(data)
     print(f"encoded on {url}: {len(data)} bytes in {time.perf_counter() - t0:.1f} s", file=sys.stderr)

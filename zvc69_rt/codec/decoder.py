@@ -27,6 +27,7 @@ import numpy as np
 from zvc69_rt.bitstream.frame_header import (
     B_TYPES,
     FRAME_TYPE_NAMES,
+    I_ONLY_FRAME_FLAGS,
     KNOWN_FRAME_FLAGS,
     FrameFlags,
     FrameType,
@@ -129,8 +130,8 @@ class Decoder:
             raise ZVC69FormatError(f"frame {n}: frame_flags 0x{flags:04x} sets bits this decoder does not know")
         reduced = bool(flags & FrameFlags.REDUCED_RES)
         layered = bool(flags & FrameFlags.RESIDUAL_LAYER)
-        for flag_name, on in (("REDUCED_RES", reduced), ("RESIDUAL_LAYER", layered)):
-            if on and ftype != FrameType.I:
+        for flag_name, bit in I_ONLY_FRAME_FLAGS.items():
+            if flags & bit and ftype != FrameType.I:
                 raise ZVC69FormatError(f"frame {n}: {flag_name} on a {name}-frame (only I-frames may carry it)")
         lh, lw = frame_header.latent_height, frame_header.latent_width
         expected = self.reduced_latent_size if reduced else self.latent_size

@@ -45,13 +45,14 @@ def best_of_passes(passes: int, encode_pass: Callable[[FirstPass | None, int], P
     and the last are held, so a caller's pass results may be large."""
     best = last = None
     best_k = ran = 0
+    best_miss = float("inf")
     for k in range(passes):
         plan = encoder_of(last).rate_control.first_pass() if last is not None else None
         last = encode_pass(plan, k)
         ran = k + 1
         miss = abs(error_pct(encoder_of(last)))
-        if best is None or miss < abs(error_pct(encoder_of(best))):
-            best, best_k = last, k
+        if miss < best_miss:
+            best, best_k, best_miss = last, k, miss
         if k and miss <= PASS_TOLERANCE_PCT:
             break
     return best, best_k, ran
